@@ -1,0 +1,92 @@
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { parseCgroupPath } from './container-id.js';
+import { AttestError } from './errors.js';
+import type { CgroupPaths } from './cgroup-paths.js';
+import { devToKernel } from './proc-reader.js';
+import type { ProcessRecord, ProcessTable } from './process-table.js';
+
+/** One process as `tether ps` shows it: the table's record with its paths resolved. */
+export interface ProcessInfo {
+  readonly pid: number;
+  readonly ppid: number;
+  /** Wall-clock start, ISO 8601 (boot time + start_boottime). */
+  readonly startTime: string;
+  /** task->start_boottime in ns: with pid, the process's identity. */
+  readonly startNs: bigint;
+  readonly uid: number;
+  readonly gid: number;
+  readonly comm: string;
+  readonly exe: string | null;
+  readonly cgroup: string | null;
+  readonly containerId: string | null;
+  readonly podUid: string | null;
+}
+
+/**
+ * Resolves what records leave lazy: the executable's canonical path (checked against the
+ * record's dev/inode, so a pid reused since is never described with the new process's file)
+ * and the cgroup path from its id.
+ */
+export class ProcessDescriber {
+  readonly #table: ProcessTable;
+  readonly #cgroups: CgroupPaths;
+  readonly #bootMs: number;
+
+  constructor(options: { table: ProcessTable; cgroups: CgroupPaths; bootTimeMs: number }) {
+    this.#table = options.table;
+    this.#cgroups = options.cgroups;
+    this.#bootMs = options.bootTimeMs;
+  }
+
+  describe(record: ProcessRecord): ProcessInfo {
+    const r = this.#withExe(record);
+    const cgroup = r.cgroupPath ?? (r.cgroupId === null ? null : this.#cgroups.pathOf(r.cgroupId) ?? liveCgroup(r.key.tgid));
+    const { containerId, podUid } = cgroup === null ? { containerId: null, podUid: null } : parseCgroupPath(cgroup);
+    return {
+      pid: r.key.tgid, ppid: r.ppid, startNs: r.key.startNs,
+      startTime: new Date(this.#bootMs + Number(r.key.startNs / 1_000_000n)).toISOString(),
+      uid: r.uid, gid: r.gid, comm: r.comm, exe: r.exe ?? fallbackExe(r), cgroup, containerId, podUid,
+    };
+  }
+
+  all(): ProcessInfo[] {
+    return [...this.#table.values()].map((r) => this.describe(r)).sort((a, b) => a.pid - b.pid);
+  }
+
+  /** Reads /proc/<pid>/exe once; keeps the path in the table when it is the record's file. */
+  #withExe(r: ProcessRecord): ProcessRecord {
+    if (r.exe !== null || r.exeIno === null) return r;
+    try {
+      const link = `/proc/${r.key.tgid}/exe`;
+      const exe = readlinkSync(link);
+      const st = statSync(link, { bigint: true });
+      if (st.ino !== r.exeIno || devToKernel(st.dev) !== r.exeDev) return r;
+      const resolved = { ...r, exe };
+      this.#table.replace(resolved);
+      return resolved;
+    } catch {
+      return r; // gone, or not ours to read: the exec filename below is the best left
+    }
+  }
+}
+
+/** What execve() was given, when it is absolute: better than nothing for a process already gone. */
+function fallbackExe(r: ProcessRecord): string | null {
+  return r.execFilename?.startsWith('/') ? r.execFilename : null;
+}
+
+function liveCgroup(tgid: number): string | null {
+  try {
+    const line = readFileSync(`/proc/${tgid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    return line === undefined ? null : line.slice(3);
+  } catch {
+    return null;
+  }
+}
+
+/** Boot time in ms since the epoch, from /proc/stat's btime (whole seconds). */
+export function bootTimeMs(procStat: string = readFileSync('/proc/stat', 'utf8')): number {
+  const m = /^btime (\d+)$/m.exec(procStat);
+  if (!m?.[1]) throw new AttestError('PROC_PARSE', '/proc/stat has no btime line');
+  return Number(m[1]) * 1000;
+}

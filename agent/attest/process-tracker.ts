@@ -1,0 +1,111 @@
+import { ProcEventSource, ProcKind, type ProcEvent, type ProcCounters } from '../kernel/index.js';
+import { ProcessTable } from './process-table.js';
+import type { StartClock } from './start-clock.js';
+import type { ProcReader, ProcSnapshot } from './proc-reader.js';
+
+/** What the tracker needs of the kernel's event stream (kernel/ProcEventSource). */
+export interface ProcEvents {
+  counters(): ProcCounters;
+  drain(): number;
+  close(): void;
+}
+
+export interface TrackerStats {
+  readonly processes: number;
+  readonly eventsApplied: number;
+  readonly eventsDropped: bigint;
+  readonly resyncs: number;
+}
+
+export interface ProcessTrackerOptions {
+  readonly reader: ProcReader;
+  readonly clock: StartClock;
+  /** CLOCK_BOOTTIME in ns, the clock of the events' ktimeNs. */
+  readonly bootNs: () => bigint;
+  /** Opens the event stream; default the real tracepoints (kernel/ProcEventSource). */
+  readonly openEvents?: (onEvents: (events: ProcEvent[]) => void) => ProcEvents;
+  readonly onResync?: (reason: 'start' | 'drops', processes: number) => void;
+}
+
+/**
+ * Keeps a ProcessTable exact: the kernel's exec/fork/exit events, applied in order, on top of a
+ * /proc scan. Events start flowing before the scan; those written before the scan began are
+ * skipped (the scan already shows their effect). When the kernel counts dropped events, the
+ * table is rebuilt from /proc the same way, and the resync is counted.
+ */
+export class ProcessTracker {
+  readonly table: ProcessTable;
+  readonly #options: ProcessTrackerOptions;
+  #events: ProcEvents | undefined;
+  #since = 0n;
+  #dropsSeen = 0n;
+  #applied = 0;
+  #resyncs = 0;
+
+  constructor(options: ProcessTrackerOptions) {
+    this.#options = options;
+    this.table = new ProcessTable(options.clock);
+  }
+
+  /** Attach the tracepoints, then seed from /proc. */
+  start(): void {
+    const open = this.#options.openEvents ?? ((onEvents) => ProcEventSource.open({ onEvents }));
+    this.#events = open((events) => this.#onEvents(events));
+    this.#resync('start');
+  }
+
+  /** Apply whatever the kernel has written so far (the loop does this on its own; tests and
+   * one-shot commands ask for it to get an up-to-date table now). */
+  sync(): void {
+    this.#events?.drain();
+  }
+
+  stats(): TrackerStats {
+    return {
+      processes: this.table.size,
+      eventsApplied: this.#applied,
+      eventsDropped: this.#dropsSeen,
+      resyncs: this.#resyncs,
+    };
+  }
+
+  stop(): void {
+    this.#events?.close();
+    this.#events = undefined;
+  }
+
+  #onEvents(events: ProcEvent[]): void {
+    for (const e of events) {
+      // An exit is always true (the process is gone); anything else older than the last scan
+      // is already in what the scan saw, and may describe a process that has gone since.
+      if (e.ktimeNs < this.#since && e.kind !== ProcKind.EXIT) continue;
+      this.table.apply(e);
+      this.#applied++;
+    }
+    if (this.#events && this.#events.counters().drops > this.#dropsSeen) this.#resync('drops');
+  }
+
+  #resync(reason: 'start' | 'drops'): void {
+    // Taken before the scan: a drop during it moves the counter past this and resyncs again.
+    this.#since = this.#options.bootNs();
+    this.#dropsSeen = this.#events?.counters().drops ?? 0n;
+    const scanned = this.#scan();
+    this.table.clear();
+    for (const s of scanned.values()) {
+      const parent = scanned.get(s.ppid);
+      this.table.seed(s, parent ? this.#options.clock.fromTicks(parent.startTicks) : null);
+    }
+    if (reason === 'drops') this.#resyncs++;
+    this.#options.onResync?.(reason, this.table.size);
+  }
+
+  #scan(): Map<number, ProcSnapshot> {
+    const out = new Map<number, ProcSnapshot>();
+    for (const pid of this.#options.reader.listPids()) {
+      const s = this.#options.reader.read(pid);
+      // A zombie has run its exit tracepoint already: it is not a live process to track.
+      if (s && s.state !== 'Z' && s.state !== 'X') out.set(s.tgid, s);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,36 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT, UsageError, describeError } from './exit-codes.js';
+import * as agent from './commands/agent.js';
+import * as ps from './commands/ps.js';
+import * as uninstall from './commands/uninstall.js';
+
+export const VERSION = '0.1.0';
+
+/** The `tether` command tree; each group registers itself from cli/commands/. */
+export function buildProgram(): Command {
+  const program = new Command('tether')
+    .description('Tether: kernel-attested SPIFFE workload identities, bound to every connection')
+    .version(VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  agent.register(program);
+  ps.register(program);
+  uninstall.register(program);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code: 0 done, 1 failed, 2 bad usage. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit through here with code 0; commander already printed the usage error
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    process.stderr.write(`tether: ${describeError(err)}\n`);
+    return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
+  }
+}

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** Every key with its default, in one place; flags map one to one onto keys (DESIGN.md table). */
+const ConfigSchema = z.object({
+  stateDir: z.string().min(1).default('/var/lib/tether'),
+  pinDir: z.string().min(1).default('/sys/fs/bpf/tether'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  enforce: z.object({
+    /** Where cgroup programs attach; default the cgroup v2 mount root (production). */
+    cgroup: z.string().min(1).optional(),
+  }).strict().default({}),
+}).strict();
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'BAD_CONFIG';
+}
+
+/** Flags as commander gives them; undefined means "not given". */
+export interface ConfigFlags {
+  readonly config?: string;
+  readonly stateDir?: string;
+  readonly pinDir?: string;
+  readonly cgroup?: string;
+  readonly logLevel?: string;
+}
+
+/** defaults < config file < environment < flags. A bad key is refused naming it. */
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = flags.config ?? env.TETHER_CONFIG;
+  const base = file === undefined ? {} : readConfigFile(file);
+  const layered = {
+    ...base,
+    ...defined({ stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR }),
+    ...defined({ stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel }),
+    enforce: { ...(base.enforce as object | undefined), ...defined({ cgroup: env.TETHER_CGROUP }), ...defined({ cgroup: flags.cgroup }) },
+  };
+  const parsed = ConfigSchema.safeParse(layered);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.join('.') || '(top level)';
+    throw new ConfigError(`${file ?? 'configuration'}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return Object.freeze(parsed.data);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file}: the top level must be a mapping of keys`);
+  return doc as Record<string, unknown>;
+}
+
+function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

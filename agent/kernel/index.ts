@@ -1,0 +1,23 @@
+/**
+ * kernel/: the typed TypeScript face of the native addon. Every kernel resource has one owner
+ * class here (BpfObject, BpfMap, BpfLink, RingBuffer, PidFd, ProcEventSource): who opens it
+ * closes it. Struct layouts come from abi.gen.ts (generated from bpf/include/tether_abi.h) and are
+ * checked against the addon's at load; nothing above this folder sees raw bytes.
+ * May import: the native addon only.
+ */
+export { KernelError, type KernelErrorCode } from './errors.js';
+export { checkAbi } from './abi-check.js';
+export { BpfObject, type BpfObjectOptions } from './bpf-object.js';
+export { BpfMap, type UpdateFlag } from './bpf-map.js';
+export { BpfLink } from './bpf-link.js';
+export { RingBuffer } from './ring-buffer.js';
+export { PidFd } from './pid-fd.js';
+export { PeerCredentialReader, type PeerCredentials, type PidfdSource } from './peer-credentials.js';
+export { ProcEventSource, type ProcEventSourceOptions, type ProcCounters, type BpfErrorCount } from './proc-events.js';
+export { readMounts, findCgroupV2Mount, ensureBpffs, type Mount } from './mounts.js';
+export { bpfObjectPath, packageRoot } from './paths.js';
+export { uninstall } from './uninstall.js';
+export { native } from './native.js';
+export { bootTimeNs } from './clock.js';
+export { u32, u64, perCpu, structCodec, type Codec } from './codec.js';
+export { LAYOUT, ProcKind, type ProcEvent } from './abi.gen.js';

@@ -1,0 +1,89 @@
+import { LAYOUT, Counter, decodeProcEvent, decodeErrKey, encodeErrKey, type ProcEvent, type ErrKey } from './abi.gen.js';
+import { checkAbi } from './abi-check.js';
+import { BpfObject } from './bpf-object.js';
+import type { BpfLink } from './bpf-link.js';
+import type { BpfMap } from './bpf-map.js';
+import { perCpu, u32, u64, structCodec } from './codec.js';
+import { native } from './native.js';
+import { bpfObjectPath } from './paths.js';
+import { RingBuffer } from './ring-buffer.js';
+
+export interface ProcEventSourceOptions {
+  /** Called on the loop with each wake-up's events, in the order the kernel wrote them. */
+  readonly onEvents: (events: ProcEvent[]) => void;
+  /** bpf/proc.bpf.c compiled; default build/bpf/proc.bpf.o. */
+  readonly objectPath?: string;
+  /** Ring buffer size in bytes (a power of two, at least a page); default the object's 4 MiB. */
+  readonly ringBytes?: number;
+}
+
+export interface ProcCounters { readonly events: bigint; readonly drops: bigint }
+export interface BpfErrorCount { readonly file: number; readonly line: number; readonly err: number; readonly count: bigint }
+
+const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit', 'handle_cgroup_move'] as const;
+
+/**
+ * The exec/fork/exit tracepoints of bpf/proc.bpf.c, attached, with their ring buffer consumed on
+ * the loop. Owns the object, the three links and the ring until close().
+ */
+export class ProcEventSource {
+  readonly #object: BpfObject;
+  readonly #links: BpfLink[];
+  readonly #ring: RingBuffer<ProcEvent>;
+  readonly #counters: BpfMap<number, bigint[]>;
+  readonly #errors: BpfMap<ErrKey, bigint[]>;
+
+  private constructor(object: BpfObject, links: BpfLink[], ring: RingBuffer<ProcEvent>) {
+    const cpus = native().possibleCpus();
+    this.#object = object;
+    this.#links = links;
+    this.#ring = ring;
+    this.#counters = object.map('proc_counters', u32, perCpu(u64, cpus));
+    this.#errors = object.map('errors', structCodec(LAYOUT.tether_err_key.size, encodeErrKey, decodeErrKey), perCpu(u64, cpus));
+  }
+
+  static open(options: ProcEventSourceOptions): ProcEventSource {
+    checkAbi(native().layout());
+    const object = BpfObject.load(options.objectPath ?? bpfObjectPath('proc'),
+      options.ringBytes === undefined ? {} : { maxEntries: { proc_events: options.ringBytes } });
+    const links: BpfLink[] = [];
+    try {
+      const ring = new RingBuffer({
+        mapFd: object.mapFd('proc_events'), name: 'proc_events', decode: decodeProcEvent, onEvents: options.onEvents,
+      });
+      try {
+        for (const p of PROGRAMS) links.push(object.attach(p));
+      } catch (err) {
+        ring.close();
+        throw err;
+      }
+      return new ProcEventSource(object, links, ring);
+    } catch (err) {
+      for (const l of links) l.destroy();
+      object.close();
+      throw err;
+    }
+  }
+
+  /** Deliver what the ring holds now, synchronously (before a resync, at shutdown). */
+  drain(): number {
+    return this.#ring.drain();
+  }
+
+  /** Totals over all CPUs of events written and events dropped because the ring was full. */
+  counters(): ProcCounters {
+    const sum = (i: number): bigint => (this.#counters.lookup(i) ?? []).reduce((a, b) => a + b, 0n);
+    return { events: sum(Counter.PROC_EVENTS), drops: sum(Counter.PROC_DROPS) };
+  }
+
+  /** The BPF side's failed helpers and reserves, by file and line. */
+  errors(): BpfErrorCount[] {
+    return this.#errors.entries().map(([k, v]) => ({ ...k, count: v.reduce((a, b) => a + b, 0n) }));
+  }
+
+  close(): void {
+    for (const l of this.#links) l.destroy();
+    this.#ring.close();
+    this.#object.close();
+  }
+}

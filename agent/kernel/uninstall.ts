@@ -1,0 +1,32 @@
+import { existsSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfLink } from './bpf-link.js';
+import { KernelError } from './errors.js';
+
+/**
+ * Removes everything pinned under `pinDir`: links are detached first (a pinned link keeps its
+ * program attached until then), then every pin is unlinked and the directories removed.
+ * Returns the paths removed. A missing pin dir is not an error: there is nothing to remove.
+ */
+export function uninstall(pinDir: string): string[] {
+  if (!existsSync(pinDir)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(pinDir)) {
+    const path = join(pinDir, name);
+    if (statSync(path).isDirectory()) {
+      removed.push(...uninstall(path));
+      continue;
+    }
+    try {
+      const link = BpfLink.openPinned(path);
+      try { link.detach(); } finally { link.destroy(); }
+    } catch (err) {
+      // Not a link (a map or program pin): unlinking the pin is all it takes.
+      if (!(err instanceof KernelError && err.errno === 'EINVAL')) throw err;
+    }
+    unlinkSync(path);
+    removed.push(path);
+  }
+  rmdirSync(pinDir);
+  return removed;
+}

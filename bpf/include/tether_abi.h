@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Every struct, enum and constant shared between the BPF programs and user space.
+ * Fixed-width fields, explicit padding, no bool/long/pointers/bitfields: the same bytes
+ * in C, C++ (native/src/layout.cc) and TypeScript (agent/kernel/abi.gen.ts, generated
+ * from this file's BTF by agent/kernel/gen-abi.ts).
+ */
+#ifndef TETHER_ABI_H
+#define TETHER_ABI_H
+
+#ifdef __cplusplus
+#include <linux/types.h>
+#define TETHER_ABI_ASSERT(cond) static_assert(cond, #cond)
+#elif defined(__bpf__)
+#define TETHER_ABI_ASSERT(cond) _Static_assert(cond, #cond)
+#else
+#include <linux/types.h>
+#define TETHER_ABI_ASSERT(cond) _Static_assert(cond, #cond)
+#endif
+
+#define TETHER_COMM_LEN 16
+#define TETHER_FILENAME_LEN 256
+
+/* What happened to a process (not a thread: thread creation and exit are filtered in BPF). */
+enum tether_proc_kind {
+	TETHER_PROC_EXEC = 1,
+	TETHER_PROC_FORK = 2,
+	TETHER_PROC_EXIT = 3,
+	TETHER_PROC_CGROUP = 4,	/* moved to another cgroup (no exec, fork or exit says so) */
+};
+
+/* Indexes of the per-CPU `proc_counters` array. */
+enum tether_counter {
+	TETHER_CTR_PROC_EVENTS = 0,	/* events written to the ring buffer */
+	TETHER_CTR_PROC_DROPS = 1,	/* events lost: the ring buffer was full */
+	TETHER_CTR_MAX = 2,
+};
+
+/* Codes of the per-CPU `errors` map: a helper or reserve that failed, by file and line. */
+enum tether_err {
+	TETHER_ERR_RINGBUF_FULL = 1,
+	TETHER_ERR_READ_FILENAME = 2,
+};
+
+/* Source files that count errors (FILE_ID in each .bpf.c). */
+enum tether_file_id {
+	TETHER_FILE_PROC = 1,
+};
+
+/* One process event. `start_ns` is the thread-group leader's task->start_boottime: with the
+ * tgid it names one process for its whole life (exec keeps it), and /proc/<pid>/stat field 22
+ * reports the same value in clock ticks. */
+struct tether_proc_event {
+	__u32 kind;		/* enum tether_proc_kind */
+	__u32 tgid;
+	__u32 pid;		/* the thread that caused the event */
+	__u32 ppid;		/* real_parent's tgid */
+	__u64 start_ns;
+	__u64 parent_start_ns;	/* real_parent's leader start_boottime: exact lineage */
+	__u64 cgroup_id;	/* cgroup v2 id: the inode number of its directory */
+	__u64 exe_ino;
+	__u64 ktime_ns;		/* bpf_ktime_get_boot_ns() when the event was made */
+	__u32 exe_dev;		/* super_block->s_dev: major << 20 | minor, not stat's st_dev packing */
+	__u32 uid;		/* effective uid, as SO_PEERCRED reports */
+	__u32 gid;		/* effective gid */
+	__u32 exit_code;	/* task->exit_code on exit, 0 otherwise */
+	char comm[TETHER_COMM_LEN];
+	char filename[TETHER_FILENAME_LEN];	/* bprm->filename on exec, as the caller wrote it */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_proc_event) == 344);
+
+struct tether_err_key {
+	__u16 file;		/* enum tether_file_id */
+	__u16 line;
+	__u32 err;		/* enum tether_err */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_err_key) == 8);
+
+#endif /* TETHER_ABI_H */

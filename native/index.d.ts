@@ -1,0 +1,171 @@
+/**
+ * The raw surface of tether's native addon (build/Release/tether_native.node): numbers,
+ * bigints and Buffers only. Nothing here decodes structs or decides anything; agent/kernel/
+ * wraps every handle in a class that owns it.
+ *
+ * Every function throws a NativeError on failure (Node's system-error shape plus the names of
+ * what was being worked on). Handles are type-tagged externals: passing the wrong kind, or a
+ * handle already closed, throws a TypeError.
+ */
+
+export interface NativeError extends Error {
+  /** errno name, e.g. "EPERM", "ENOENT". */
+  readonly code: string;
+  /** negative errno, as Node reports it. */
+  readonly errno: number;
+  /** the syscall or libbpf call that failed, e.g. "bpf_object__load", "pidfd_open". */
+  readonly syscall: string;
+  /** the path of the object, pin, cgroup or socket the call worked on, when there is one. */
+  readonly path?: string;
+  readonly object?: string;
+  readonly program?: string;
+  readonly map?: string;
+  /** what libbpf printed during the call (e.g. the verifier log of a failed load). */
+  readonly log?: string;
+}
+
+declare const objectTag: unique symbol;
+declare const linkTag: unique symbol;
+declare const ringTag: unique symbol;
+/** A bpf_object, from objectOpen until objectClose. */
+export type ObjectHandle = { readonly [objectTag]: true };
+/** A bpf_link, from an attach until linkDestroy (or linkDisconnect + linkDestroy to leave it pinned). */
+export type LinkHandle = { readonly [linkTag]: true };
+/** A libbpf ring_buffer watched on the libuv loop, until ringbufClose. */
+export type RingHandle = { readonly [ringTag]: true };
+
+export interface ProgramInfo {
+  readonly name: string;
+  readonly section: string;
+  /** enum bpf_prog_type */
+  readonly type: number;
+  /** enum bpf_attach_type the section implies */
+  readonly expectedAttachType: number;
+}
+
+export interface MapInfo {
+  readonly name: string;
+  /** enum bpf_map_type */
+  readonly type: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly maxEntries: number;
+}
+
+// ---- objects -------------------------------------------------------------------------------
+
+/** bpf_object__open_file; pinRoot sets the pin_root_path for maps declared with LIBBPF_PIN_BY_NAME. */
+export function objectOpen(path: string, options?: { pinRoot?: string }): ObjectHandle;
+/** bpf_map__set_max_entries on a not yet loaded object. */
+export function objectSetMapMaxEntries(obj: ObjectHandle, mapName: string, maxEntries: number): void;
+/** bpf_map__set_initial_value (e.g. ".rodata" settings) on a not yet loaded object. */
+export function objectSetInitialValue(obj: ObjectHandle, mapName: string, data: Buffer): void;
+/** bpf_program__set_autoload(false) for a program that must not be loaded. */
+export function objectSetAutoload(obj: ObjectHandle, progName: string, autoload: boolean): void;
+/** bpf_object__load; a failure carries the verifier log in `log`. */
+export function objectLoad(obj: ObjectHandle): void;
+export function objectPrograms(obj: ObjectHandle): ProgramInfo[];
+export function objectMaps(obj: ObjectHandle): MapInfo[];
+/** The fd of a loaded map; owned by the object (do not close it). */
+export function objectMapFd(obj: ObjectHandle, mapName: string): number;
+/** The fd of a loaded program; owned by the object (do not close it). */
+export function objectProgramFd(obj: ObjectHandle, progName: string): number;
+/** bpf_object__close; links made from it stay valid. Closing twice is a no-op. */
+export function objectClose(obj: ObjectHandle): void;
+
+// ---- links ---------------------------------------------------------------------------------
+
+/** bpf_program__attach: by the program's section (tp_btf/, raw_tp/, tp/ ...). */
+export function attachAuto(obj: ObjectHandle, progName: string): LinkHandle;
+/** bpf_program__attach_tracepoint (needs tracefs). */
+export function attachTracepoint(obj: ObjectHandle, progName: string, category: string, name: string): LinkHandle;
+/** bpf_program__attach_raw_tracepoint. */
+export function attachRawTracepoint(obj: ObjectHandle, progName: string, name: string): LinkHandle;
+/**
+ * bpf_program__attach_cgroup: a link-based (so multi-attach) cgroup attach of a cgroup_sock_addr,
+ * cgroup_sock, cgroup_skb or sockops program to the cgroup v2 directory `cgroupPath`; the attach
+ * type is the one the section implies.
+ */
+export function attachCgroup(obj: ObjectHandle, progName: string, cgroupPath: string): LinkHandle;
+/** bpf_link__pin */
+export function linkPin(link: LinkHandle, path: string): void;
+/** bpf_link__unpin */
+export function linkUnpin(link: LinkHandle): void;
+/** bpf_link__disconnect: destroying the handle afterwards closes the fd but leaves a pinned link attached. */
+export function linkDisconnect(link: LinkHandle): void;
+/** bpf_link__detach: detach now, whoever else holds it. */
+export function linkDetach(link: LinkHandle): void;
+/** bpf_link__destroy; destroying twice is a no-op. */
+export function linkDestroy(link: LinkHandle): void;
+/** bpf_link__open: a pinned link adopted by a restarted agent. */
+export function linkOpenPinned(path: string): LinkHandle;
+export function linkFd(link: LinkHandle): number;
+
+// ---- maps (by fd) --------------------------------------------------------------------------
+
+/** bpf_obj_get: a pinned map, program or link as a new fd the caller owns (closeFd). */
+export function objGet(path: string): number;
+/** bpf_obj_pin */
+export function objPin(fd: number, path: string): void;
+/** bpf_obj_get_info_by_fd on a map fd. */
+export function mapInfoByFd(fd: number): MapInfo & { readonly id: number };
+/** bpf_map_lookup_elem; null when the key is absent. `valueSize` is the whole value (per-CPU: rounded size × possible CPUs). */
+export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
+/** bpf_map_update_elem with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). */
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
+/** bpf_map_delete_elem; false when the key was absent. */
+export function mapDelete(fd: number, key: Buffer): boolean;
+/** bpf_map_get_next_key; null key asks for the first; returns null after the last. */
+export function mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null;
+/**
+ * bpf_map_lookup_batch: up to `count` entries after the opaque `cursor` (null: from the start).
+ * Throws code "ENOTSUPP" (the kernel's 524), "EOPNOTSUPP" or "EINVAL" where the map type has no batch ops. `done` when the map is exhausted.
+ */
+export function mapLookupBatch(
+  fd: number, keySize: number, valueSize: number, cursor: Buffer | null, count: number,
+): { keys: Buffer; values: Buffer; count: number; cursor: Buffer; done: boolean };
+/** bpf_map_update_batch of `count` packed keys and values. */
+export function mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, flags: number): void;
+/** bpf_map_delete_batch of `count` packed keys; returns how many were deleted. */
+export function mapDeleteBatch(fd: number, keys: Buffer, count: number): number;
+/** libbpf_num_possible_cpus */
+export function possibleCpus(): number;
+
+// ---- ring buffers --------------------------------------------------------------------------
+
+/**
+ * ring_buffer__new on a BPF_MAP_TYPE_RINGBUF map fd, its epoll fd watched with uv_poll on the
+ * libuv loop (no thread, no busy poll). On each wake-up every available sample is copied into
+ * one Buffer, framed as [u32 length (host order)][sample][pad to 8 bytes]..., and `onBatch` is
+ * called once with it. Back-pressure lands in the ring, where BPF counts drops.
+ */
+export function ringbufOpen(mapFd: number, onBatch: (batch: Buffer) => void): RingHandle;
+/** ring_buffer__consume now, delivering through onBatch synchronously; returns samples consumed. */
+export function ringbufConsume(ring: RingHandle): number;
+/** Stop watching and ring_buffer__free; closing twice is a no-op. */
+export function ringbufClose(ring: RingHandle): void;
+
+// ---- processes and sockets -----------------------------------------------------------------
+
+/** pidfd_open(2); the caller owns the fd. */
+export function pidfdOpen(pid: number): number;
+/** poll(2) with a zero timeout: true while the process lives (POLLIN means it exited). */
+export function pidfdAlive(fd: number): boolean;
+/** pidfd_send_signal(2). */
+export function pidfdSendSignal(fd: number, signal: number): void;
+/** getsockopt SO_PEERCRED: the peer's credentials when it connected. */
+export function peerCred(sockFd: number): { pid: number; uid: number; gid: number };
+/** getsockopt SO_PEERPIDFD (Linux 6.5+): a pidfd of the peer the caller owns; throws code "ENOPROTOOPT" where missing. */
+export function peerPidfd(sockFd: number): number;
+/** close(2) of an fd this surface handed out. */
+export function closeFd(fd: number): void;
+
+// ---- layout --------------------------------------------------------------------------------
+
+/** sizeof and offsetof of every struct in bpf/include/tether_abi.h, as the C++ compiler lays them out. */
+export function layout(): Record<string, { size: number; fields: Record<string, number> }>;
+
+// ---- clocks --------------------------------------------------------------------------------
+
+/** clock_gettime(CLOCK_BOOTTIME) in ns: the clock of bpf_ktime_get_boot_ns() and task->start_boottime. */
+export function clockBoottimeNs(): bigint;

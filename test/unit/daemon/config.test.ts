@@ -1,0 +1,125 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../agent/daemon/config.js';
+
+let dir: string;
+let n = 0;
+
+/** A config file with these contents, in this suite's temp directory. */
+function yamlFile(text: string): string {
+  const file = join(dir, `config-${n++}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function refusal(load: () => unknown): ConfigError {
+  try {
+    load();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).code).toBe('BAD_CONFIG');
+    return e as ConfigError;
+  }
+  return expect.unreachable('the configuration was accepted');
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tether-config-'));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('loadConfig layering', () => {
+  it('gives the defaults when nothing is set, frozen', () => {
+    const c = loadConfig({}, {});
+    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', enforce: {} });
+    expect(c.enforce.cgroup).toBeUndefined();
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('ignores environment variables that are not its own', () => {
+    expect(loadConfig({}, { HOME: '/root', STATE_DIR: '/x' }).stateDir).toBe('/var/lib/tether');
+  });
+
+  it('reads the file named by --config, keeping defaults for what it leaves out', () => {
+    const file = yamlFile('stateDir: /srv/tether\nlogLevel: debug\n');
+    expect(loadConfig({ config: file }, {})).toEqual({
+      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', enforce: {},
+    });
+  });
+
+  it('reads the file named by TETHER_CONFIG, and --config wins over it', () => {
+    const fromEnv = yamlFile('stateDir: /from-env-file\n');
+    const fromFlag = yamlFile('stateDir: /from-flag-file\n');
+    expect(loadConfig({}, { TETHER_CONFIG: fromEnv }).stateDir).toBe('/from-env-file');
+    expect(loadConfig({ config: fromFlag }, { TETHER_CONFIG: fromEnv }).stateDir).toBe('/from-flag-file');
+  });
+
+  it('lets the environment override the file', () => {
+    const file = yamlFile('stateDir: /file/state\npinDir: /sys/fs/bpf/file\n');
+    const c = loadConfig({ config: file }, { TETHER_STATE_DIR: '/env/state' });
+    expect(c.stateDir).toBe('/env/state');
+    expect(c.pinDir).toBe('/sys/fs/bpf/file');
+    expect(loadConfig({ config: file }, { TETHER_PIN_DIR: '/sys/fs/bpf/env' }).pinDir).toBe('/sys/fs/bpf/env');
+  });
+
+  it('lets flags override the environment and the file', () => {
+    const file = yamlFile('stateDir: /file/state\npinDir: /sys/fs/bpf/file\nlogLevel: warn\n');
+    const env = { TETHER_STATE_DIR: '/env/state', TETHER_PIN_DIR: '/sys/fs/bpf/env' };
+    const c = loadConfig({ config: file, stateDir: '/flag/state', logLevel: 'trace' }, env);
+    expect(c).toMatchObject({ stateDir: '/flag/state', pinDir: '/sys/fs/bpf/env', logLevel: 'trace' });
+    expect(loadConfig({ pinDir: '/sys/fs/bpf/flag' }, env).pinDir).toBe('/sys/fs/bpf/flag');
+  });
+
+  it('layers enforce.cgroup: file < TETHER_CGROUP < --cgroup', () => {
+    const file = yamlFile('enforce:\n  cgroup: /sys/fs/cgroup/from-file\n');
+    expect(loadConfig({ config: file }, {}).enforce.cgroup).toBe('/sys/fs/cgroup/from-file');
+    expect(loadConfig({ config: file }, { TETHER_CGROUP: '/sys/fs/cgroup/env' }).enforce.cgroup).toBe('/sys/fs/cgroup/env');
+    expect(loadConfig({ config: file, cgroup: '/sys/fs/cgroup/flag' }, { TETHER_CGROUP: '/sys/fs/cgroup/env' }).enforce.cgroup)
+      .toBe('/sys/fs/cgroup/flag');
+    expect(loadConfig({ cgroup: '/sys/fs/cgroup/flag' }, {}).enforce.cgroup).toBe('/sys/fs/cgroup/flag');
+  });
+
+  it('treats an empty file as no settings', () => {
+    expect(loadConfig({ config: yamlFile('') }, {}).stateDir).toBe('/var/lib/tether');
+  });
+});
+
+describe('loadConfig refusals', () => {
+  it('refuses an unknown top-level key, naming it and the file', () => {
+    const file = yamlFile('stateDir: /x\nstatedir: /y\n');
+    const e = refusal(() => loadConfig({ config: file }, {}));
+    expect(e.message).toContain('statedir');
+    expect(e.message).toContain(file);
+  });
+
+  it('refuses an unknown key under enforce, naming it', () => {
+    const e = refusal(() => loadConfig({ config: yamlFile('enforce:\n  cgroups: /sys/fs/cgroup\n') }, {}));
+    expect(e.message).toContain('cgroups');
+    expect(e.message).toContain('enforce');
+  });
+
+  it.each([
+    ['a list', '- stateDir\n- pinDir\n'],
+    ['a string', 'just text\n'],
+    ['a number', '42\n'],
+  ])('refuses a top level that is %s', (_name, text) => {
+    expect(refusal(() => loadConfig({ config: yamlFile(text) }, {})).message).toContain('top level must be a mapping');
+  });
+
+  it('refuses a bad value, naming its key', () => {
+    expect(refusal(() => loadConfig({ logLevel: 'loud' }, {})).message).toContain('logLevel');
+    expect(refusal(() => loadConfig({}, { TETHER_STATE_DIR: '' })).message).toContain('stateDir');
+    expect(refusal(() => loadConfig({ config: yamlFile('stateDir: 7\n') }, {})).message).toContain('stateDir');
+  });
+
+  it('refuses YAML that does not parse and a file that is not there', () => {
+    expect(refusal(() => loadConfig({ config: yamlFile('stateDir: [unclosed\n') }, {})).message).toContain('config-');
+    const missing = join(dir, 'absent.yaml');
+    expect(refusal(() => loadConfig({ config: missing }, {})).message).toContain(missing);
+  });
+});
