@@ -1,5 +1,6 @@
 import { bootTimeNs, findCgroupV2Mount } from '../kernel/index.js';
 import { CgroupPaths } from './cgroup-paths.js';
+import { ExeDigests } from './exe-digest.js';
 import { ProcReader } from './proc-reader.js';
 import { ProcessDescriber, bootTimeMs } from './process-info.js';
 import { ProcessTracker, type ProcessTrackerOptions } from './process-tracker.js';
@@ -16,6 +17,6 @@ export function hostTracker(options: Pick<ProcessTrackerOptions, 'openEvents' | 
     reader: new ProcReader(), clock: new StartClock(detectTicksPerSecond()), bootNs: bootTimeNs, ...options,
   });
   const cgroups = new CgroupPaths({ mountPoint: findCgroupV2Mount() });
-  const describer = new ProcessDescriber({ table: tracker.table, cgroups, bootTimeMs: bootTimeMs() });
+  const describer = new ProcessDescriber({ table: tracker.table, cgroups, digests: new ExeDigests(), bootTimeMs: bootTimeMs() });
   return { tracker, describer };
 }

@@ -2,6 +2,7 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { parseCgroupPath } from './container-id.js';
 import { AttestError } from './errors.js';
 import type { CgroupPaths } from './cgroup-paths.js';
+import type { ExeDigests } from './exe-digest.js';
 import { devToKernel } from './proc-reader.js';
 import type { ProcessRecord, ProcessTable } from './process-table.js';
 
@@ -30,12 +31,29 @@ export interface ProcessInfo {
 export class ProcessDescriber {
   readonly #table: ProcessTable;
   readonly #cgroups: CgroupPaths;
+  readonly #digests: ExeDigests;
   readonly #bootMs: number;
 
-  constructor(options: { table: ProcessTable; cgroups: CgroupPaths; bootTimeMs: number }) {
+  constructor(options: { table: ProcessTable; cgroups: CgroupPaths; digests: ExeDigests; bootTimeMs: number }) {
     this.#table = options.table;
     this.#cgroups = options.cgroups;
+    this.#digests = options.digests;
     this.#bootMs = options.bootTimeMs;
+  }
+
+  /**
+   * SHA-256 of the file the process runs, read through /proc/<pid>/exe (the very inode, even if
+   * renamed), cached per file identity. Refused when the process is no longer the record's or
+   * its pid now runs another file: a digest is only ever of this process's executable.
+   */
+  async sha256(record: ProcessRecord): Promise<string> {
+    const gone = (): AttestError => new AttestError('PROCESS_GONE', `process ${record.key.tgid} is no longer the one asked about`);
+    if (record.exeIno === null) throw new AttestError('ATTESTATION_FAILED', `process ${record.key.tgid} has no executable (a kernel thread)`);
+    if (!this.#table.get(record.key)) throw gone();
+    const digest = await this.#digests.digest(`/proc/${record.key.tgid}/exe`);
+    const now = this.#table.get(record.key);
+    if (!now || now.exeIno !== record.exeIno || now.exeDev !== record.exeDev || !sameFile(now)) throw gone();
+    return digest;
   }
 
   describe(record: ProcessRecord): ProcessInfo {
@@ -57,16 +75,24 @@ export class ProcessDescriber {
   #withExe(r: ProcessRecord): ProcessRecord {
     if (r.exe !== null || r.exeIno === null) return r;
     try {
-      const link = `/proc/${r.key.tgid}/exe`;
-      const exe = readlinkSync(link);
-      const st = statSync(link, { bigint: true });
-      if (st.ino !== r.exeIno || devToKernel(st.dev) !== r.exeDev) return r;
+      const exe = readlinkSync(`/proc/${r.key.tgid}/exe`);
+      if (!sameFile(r)) return r;
       const resolved = { ...r, exe };
       this.#table.replace(resolved);
       return resolved;
     } catch {
       return r; // gone, or not ours to read: the exec filename below is the best left
     }
+  }
+}
+
+/** /proc/<pid>/exe is still the record's file (the table can lag the kernel by a batch). */
+function sameFile(r: ProcessRecord): boolean {
+  try {
+    const st = statSync(`/proc/${r.key.tgid}/exe`, { bigint: true });
+    return st.ino === r.exeIno && devToKernel(st.dev) === r.exeDev;
+  } catch {
+    return false;
   }
 }
 

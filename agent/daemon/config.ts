@@ -37,7 +37,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ...base,
     ...defined({ stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR }),
     ...defined({ stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel }),
-    enforce: { ...(base.enforce as object | undefined), ...defined({ cgroup: env.TETHER_CGROUP }), ...defined({ cgroup: flags.cgroup }) },
+    enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };
   const parsed = ConfigSchema.safeParse(layered);
   if (!parsed.success) {
@@ -46,6 +46,14 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     throw new ConfigError(`${file ?? 'configuration'}: ${where}: ${issue?.message ?? 'invalid'}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** Merges env and flags into the file's `enforce` mapping; anything else goes to zod as is, so
+ * the error names `enforce` and the type it must have. */
+function layerEnforce(fromFile: unknown, ...over: object[]): unknown {
+  const isMapping = typeof fromFile === 'object' && fromFile !== null && !Array.isArray(fromFile);
+  if (fromFile !== undefined && !isMapping) return fromFile;
+  return Object.assign({}, fromFile, ...over);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

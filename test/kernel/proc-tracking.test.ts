@@ -94,3 +94,29 @@ describe('process tracking from exec/fork/exit tracepoints', () => {
     await exited(child);
   });
 });
+
+describe('the executable digest', () => {
+  it('is the sha256 of the file the process runs, and is refused once the process is gone', async () => {
+    const { createHash } = await import('node:crypto');
+    const host = hostTracker();
+    host.tracker.start();
+    const child = spawn(SLEEP, ['300'], { stdio: 'ignore' });
+    try {
+      await spawned(child);
+      const rec = await waitFor('the sleep', () => {
+        host.tracker.sync();
+        const r = host.tracker.table.current(child.pid as number);
+        return r?.comm === 'sleep' ? r : undefined;
+      });
+      const expected = createHash('sha256').update(readFileSync(SLEEP)).digest('hex');
+      expect(await host.describer.sha256(rec)).toBe(expected);
+      child.kill('SIGKILL');
+      await exited(child);
+      host.tracker.sync();
+      await expect(host.describer.sha256(rec)).rejects.toMatchObject({ code: 'PROCESS_GONE' });
+    } finally {
+      child.kill('SIGKILL');
+      host.tracker.stop();
+    }
+  });
+});

@@ -111,6 +111,12 @@ describe('loadConfig refusals', () => {
     expect(refusal(() => loadConfig({ config: yamlFile(text) }, {})).message).toContain('top level must be a mapping');
   });
 
+  it('refuses an enforce that is not a mapping, naming enforce and not its characters', () => {
+    const e = refusal(() => loadConfig({ config: yamlFile('enforce: abc\n') }, {}));
+    expect(e.message).toMatch(/enforce: .*object/i);
+    expect(e.message).not.toContain('"0"');
+  });
+
   it('refuses a bad value, naming its key', () => {
     expect(refusal(() => loadConfig({ logLevel: 'loud' }, {})).message).toContain('logLevel');
     expect(refusal(() => loadConfig({}, { TETHER_STATE_DIR: '' })).message).toContain('stateDir');
