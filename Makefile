@@ -50,7 +50,7 @@ $(BUILD)/.deps-deb: Makefile
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 
-build: deps bpf addon ts
+build: deps bpf ts addon
 
 bpf/include/vmlinux.h:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
@@ -76,13 +76,14 @@ $(ADDON): $(NATIVE_SRC) $(BPF_HDR)
 	@mkdir -p $(dir $@)
 	cp native/build/Release/tether_native.node $@
 
-# tsc, then regenerate the committed abi.gen.ts from the BTF; compile again only if it changed.
+# tsc, then regenerate the committed abi.gen.ts and native/src/layout.gen.h from the BTF;
+# compile again only if they changed (the addon, built after, picks up the header).
 ts: $(BUILD)/.ts-stamp
 
 $(BUILD)/.ts-stamp: $(TS_SRC) tsconfig.json $(BUILD)/bpf/abi.btf.json
 	$(TSC) -p tsconfig.json
-	@if [ "$$($(NODE) $(BUILD)/agent/kernel/gen-abi.js $(BUILD)/bpf/abi.btf.json agent/kernel/abi.gen.ts)" = updated ]; then \
-	  echo "agent/kernel/abi.gen.ts regenerated from bpf/include/tether_abi.h"; $(TSC) -p tsconfig.json; fi
+	@if [ "$$($(NODE) $(BUILD)/agent/kernel/gen-abi.js $(BUILD)/bpf/abi.btf.json agent/kernel/abi.gen.ts native/src/layout.gen.h)" = updated ]; then \
+	  echo "abi.gen.ts and layout.gen.h regenerated from bpf/include/tether_abi.h"; $(TSC) -p tsconfig.json; fi
 	@chmod +x $(BUILD)/agent/cli/bin.js
 	@touch $@
 

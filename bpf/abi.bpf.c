@@ -7,6 +7,7 @@
 
 struct tether_proc_event abi_proc_event __attribute__((used));
 struct tether_err_key abi_err_key __attribute__((used));
+struct tether_proc_config abi_proc_config __attribute__((used));
 enum tether_proc_kind abi_proc_kind __attribute__((used));
 enum tether_counter abi_counter __attribute__((used));
 enum tether_err abi_err __attribute__((used));

@@ -24,6 +24,26 @@ struct {
 	__type(value, __u64);
 } proc_counters SEC(".maps");
 
+/* Ring-wide count of lost events, copied into every event: user space sees a rise in the next
+ * event it reads instead of asking the kernel after every batch. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} proc_lost SEC(".maps");
+
+const volatile struct tether_proc_config proc_config SEC(".rodata.config") = {
+	.wakeup_bytes = 0,
+};
+
+static __always_inline __u64 *lost_counter(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&proc_lost, &zero);
+}
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *n = bpf_map_lookup_elem(&proc_counters, &idx);
@@ -38,6 +58,10 @@ static __always_inline struct tether_proc_event *reserve(void)
 	struct tether_proc_event *e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 
 	if (!e) {
+		__u64 *lost = lost_counter();
+
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
 		count(TETHER_CTR_PROC_DROPS);
 		count_error(FILE_ID, __LINE__, TETHER_ERR_RINGBUF_FULL);
 		return 0;
@@ -46,10 +70,21 @@ static __always_inline struct tether_proc_event *reserve(void)
 	return e;
 }
 
+/* Waking the consumer costs more than the event (one wake-up per exec under a storm): wake it
+ * once wakeup_bytes are waiting; user space drains the rest on a short timer and before it
+ * reads the table. */
+static __always_inline void submit(struct tether_proc_event *e)
+{
+	__u64 waiting = bpf_ringbuf_query(&proc_events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, waiting >= proc_config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 static __always_inline void fill(struct tether_proc_event *e, __u32 kind, struct task_struct *task)
 {
 	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	__u64 *lost;
 
 	e->kind = kind;
 	e->tgid = BPF_CORE_READ(task, tgid);
@@ -66,6 +101,8 @@ static __always_inline void fill(struct tether_proc_event *e, __u32 kind, struct
 	e->gid = BPF_CORE_READ(task, cred, egid.val);
 	e->exit_code = 0;
 	e->ktime_ns = bpf_ktime_get_boot_ns();
+	lost = lost_counter();
+	e->lost = lost ? *lost : 0;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
 	e->filename[0] = 0;
 }
@@ -85,7 +122,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	filename = BPF_CORE_READ(bprm, filename);
 	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename) < 0)
 		count_error(FILE_ID, __LINE__, TETHER_ERR_READ_FILENAME);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -101,7 +138,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!e)
 		return 0;
 	fill(e, TETHER_PROC_FORK, child);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -120,7 +157,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0;
 	fill(e, TETHER_PROC_EXIT, task);
 	e->exit_code = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -135,6 +172,6 @@ int BPF_PROG(handle_cgroup_move, struct cgroup *dst, const char *path, struct ta
 	if (!e)
 		return 0;
 	fill(e, TETHER_PROC_CGROUP, task);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }

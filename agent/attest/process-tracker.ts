@@ -1,11 +1,12 @@
-import { ProcEventSource, ProcKind, type ProcEvent, type ProcCounters } from '../kernel/index.js';
+import { ProcEventSource, ProcKind, type ProcEvent } from '../kernel/index.js';
 import { ProcessTable } from './process-table.js';
 import type { StartClock } from './start-clock.js';
 import type { ProcReader, ProcSnapshot } from './proc-reader.js';
 
 /** What the tracker needs of the kernel's event stream (kernel/ProcEventSource). */
 export interface ProcEvents {
-  counters(): ProcCounters;
+  /** Events lost so far (what the next event carries in `lost`). */
+  lost(): bigint;
   drain(): number;
   close(): void;
 }
@@ -25,6 +26,9 @@ export interface ProcessTrackerOptions {
   /** Opens the event stream; default the real tracepoints (kernel/ProcEventSource). */
   readonly openEvents?: (onEvents: (events: ProcEvent[]) => void) => ProcEvents;
   readonly onResync?: (reason: 'start' | 'drops', processes: number) => void;
+  /** How often a quiet tracker asks the kernel whether events were lost after the last one it
+   * read (a loss shows in the next event otherwise); default 1000 ms. */
+  readonly lossCheckMs?: number;
 }
 
 /**
@@ -41,6 +45,7 @@ export class ProcessTracker {
   #dropsSeen = 0n;
   #applied = 0;
   #resyncs = 0;
+  #lossTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ProcessTrackerOptions) {
     this.#options = options;
@@ -52,12 +57,14 @@ export class ProcessTracker {
     const open = this.#options.openEvents ?? ((onEvents) => ProcEventSource.open({ onEvents }));
     this.#events = open((events) => this.#onEvents(events));
     this.#resync('start');
+    this.#lossTimer = setInterval(() => this.#checkLoss(), this.#options.lossCheckMs ?? 1000).unref();
   }
 
   /** Apply whatever the kernel has written so far (the loop does this on its own; tests and
    * one-shot commands ask for it to get an up-to-date table now). */
   sync(): void {
     this.#events?.drain();
+    this.#checkLoss();
   }
 
   stats(): TrackerStats {
@@ -70,25 +77,33 @@ export class ProcessTracker {
   }
 
   stop(): void {
+    clearInterval(this.#lossTimer);
     this.#events?.close();
     this.#events = undefined;
   }
 
   #onEvents(events: ProcEvent[]): void {
+    let lost = this.#dropsSeen;
     for (const e of events) {
+      if (e.lost > lost) lost = e.lost;
       // An exit is always true (the process is gone); anything else older than the last scan
       // is already in what the scan saw, and may describe a process that has gone since.
       if (e.ktimeNs < this.#since && e.kind !== ProcKind.EXIT) continue;
       this.table.apply(e);
       this.#applied++;
     }
-    if (this.#events && this.#events.counters().drops > this.#dropsSeen) this.#resync('drops');
+    if (lost > this.#dropsSeen) this.#resync('drops');
+  }
+
+  /** A loss after the last event read shows only in the kernel's counter. */
+  #checkLoss(): void {
+    if (this.#events && this.#events.lost() > this.#dropsSeen) this.#resync('drops');
   }
 
   #resync(reason: 'start' | 'drops'): void {
     // Taken before the scan: a drop during it moves the counter past this and resyncs again.
     this.#since = this.#options.bootNs();
-    this.#dropsSeen = this.#events?.counters().drops ?? 0n;
+    this.#dropsSeen = this.#events?.lost() ?? 0n;
     const scanned = this.#scan();
     this.table.clear();
     for (const s of scanned.values()) {

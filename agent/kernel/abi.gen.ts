@@ -3,8 +3,9 @@
 
 /** sizeof and offsetof as the BPF compiler laid them out; kernel/abi-check.ts compares them with the addon's. */
 export const LAYOUT = {
-  tether_proc_event: { size: 344, fields: { kind: 0, tgid: 4, pid: 8, ppid: 12, start_ns: 16, parent_start_ns: 24, cgroup_id: 32, exe_ino: 40, ktime_ns: 48, exe_dev: 56, uid: 60, gid: 64, exit_code: 68, comm: 72, filename: 88 } },
+  tether_proc_event: { size: 352, fields: { kind: 0, tgid: 4, pid: 8, ppid: 12, start_ns: 16, parent_start_ns: 24, cgroup_id: 32, exe_ino: 40, ktime_ns: 48, lost: 56, exe_dev: 64, uid: 68, gid: 72, exit_code: 76, comm: 80, filename: 96 } },
   tether_err_key: { size: 8, fields: { file: 0, line: 2, err: 4 } },
+  tether_proc_config: { size: 8, fields: { wakeup_bytes: 0, _pad: 4 } },
 } as const;
 
 /** enum tether_proc_kind */
@@ -42,7 +43,7 @@ function cString(buf: Buffer, at: number, size: number): string {
   return buf.toString('utf8', at, end < 0 || end > at + size ? at + size : end);
 }
 
-/** struct tether_proc_event (344 bytes) */
+/** struct tether_proc_event (352 bytes) */
 export interface ProcEvent {
   readonly kind: number;
   readonly tgid: number;
@@ -53,6 +54,7 @@ export interface ProcEvent {
   readonly cgroupId: bigint;
   readonly exeIno: bigint;
   readonly ktimeNs: bigint;
+  readonly lost: bigint;
   readonly exeDev: number;
   readonly uid: number;
   readonly gid: number;
@@ -61,7 +63,7 @@ export interface ProcEvent {
   readonly filename: string;
 }
 export function decodeProcEvent(buf: Buffer, offset = 0): ProcEvent {
-  if (buf.length < offset + 344) throw new RangeError(`tether_proc_event: need 344 bytes at ${offset}, have ${buf.length}`);
+  if (buf.length < offset + 352) throw new RangeError(`tether_proc_event: need 352 bytes at ${offset}, have ${buf.length}`);
   return {
     kind: buf.readUInt32LE(offset + 0),
     tgid: buf.readUInt32LE(offset + 4),
@@ -72,16 +74,17 @@ export function decodeProcEvent(buf: Buffer, offset = 0): ProcEvent {
     cgroupId: buf.readBigUInt64LE(offset + 32),
     exeIno: buf.readBigUInt64LE(offset + 40),
     ktimeNs: buf.readBigUInt64LE(offset + 48),
-    exeDev: buf.readUInt32LE(offset + 56),
-    uid: buf.readUInt32LE(offset + 60),
-    gid: buf.readUInt32LE(offset + 64),
-    exitCode: buf.readUInt32LE(offset + 68),
-    comm: cString(buf, offset + 72, 16),
-    filename: cString(buf, offset + 88, 256),
+    lost: buf.readBigUInt64LE(offset + 56),
+    exeDev: buf.readUInt32LE(offset + 64),
+    uid: buf.readUInt32LE(offset + 68),
+    gid: buf.readUInt32LE(offset + 72),
+    exitCode: buf.readUInt32LE(offset + 76),
+    comm: cString(buf, offset + 80, 16),
+    filename: cString(buf, offset + 96, 256),
   };
 }
 export function encodeProcEvent(value: ProcEvent): Buffer {
-  const buf = Buffer.alloc(344);
+  const buf = Buffer.alloc(352);
   buf.writeUInt32LE(value.kind, 0);
   buf.writeUInt32LE(value.tgid, 4);
   buf.writeUInt32LE(value.pid, 8);
@@ -91,12 +94,13 @@ export function encodeProcEvent(value: ProcEvent): Buffer {
   buf.writeBigUInt64LE(value.cgroupId, 32);
   buf.writeBigUInt64LE(value.exeIno, 40);
   buf.writeBigUInt64LE(value.ktimeNs, 48);
-  buf.writeUInt32LE(value.exeDev, 56);
-  buf.writeUInt32LE(value.uid, 60);
-  buf.writeUInt32LE(value.gid, 64);
-  buf.writeUInt32LE(value.exitCode, 68);
-  buf.write(value.comm.slice(0, 15), 72, 15, 'utf8');
-  buf.write(value.filename.slice(0, 255), 88, 255, 'utf8');
+  buf.writeBigUInt64LE(value.lost, 56);
+  buf.writeUInt32LE(value.exeDev, 64);
+  buf.writeUInt32LE(value.uid, 68);
+  buf.writeUInt32LE(value.gid, 72);
+  buf.writeUInt32LE(value.exitCode, 76);
+  buf.write(value.comm.slice(0, 15), 80, 15, 'utf8');
+  buf.write(value.filename.slice(0, 255), 96, 255, 'utf8');
   return buf;
 }
 
@@ -119,5 +123,21 @@ export function encodeErrKey(value: ErrKey): Buffer {
   buf.writeUInt16LE(value.file, 0);
   buf.writeUInt16LE(value.line, 2);
   buf.writeUInt32LE(value.err, 4);
+  return buf;
+}
+
+/** struct tether_proc_config (8 bytes) */
+export interface ProcConfig {
+  readonly wakeupBytes: number;
+}
+export function decodeProcConfig(buf: Buffer, offset = 0): ProcConfig {
+  if (buf.length < offset + 8) throw new RangeError(`tether_proc_config: need 8 bytes at ${offset}, have ${buf.length}`);
+  return {
+    wakeupBytes: buf.readUInt32LE(offset + 0),
+  };
+}
+export function encodeProcConfig(value: ProcConfig): Buffer {
+  const buf = Buffer.alloc(8);
+  buf.writeUInt32LE(value.wakeupBytes, 0);
   return buf;
 }

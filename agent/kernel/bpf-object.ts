@@ -10,6 +10,8 @@ export interface BpfObjectOptions {
   readonly pinRoot?: string;
   /** max_entries to set before load, by map name (ring buffer sizes, table capacities). */
   readonly maxEntries?: Readonly<Record<string, number>>;
+  /** initial contents of global-data maps (".rodata.config" settings), by map name. */
+  readonly initialValues?: Readonly<Record<string, Buffer>>;
   /** programs not to load (a feature this kernel refuses, found by probing). */
   readonly skipPrograms?: readonly string[];
 }
@@ -33,6 +35,9 @@ export class BpfObject {
     try {
       for (const [map, entries] of Object.entries(options.maxEntries ?? {})) {
         nativeCall('BPF_LOAD', `${path}: set max_entries of ${map}`, () => n.objectSetMapMaxEntries(handle, map, entries));
+      }
+      for (const [map, data] of Object.entries(options.initialValues ?? {})) {
+        nativeCall('BPF_LOAD', `${path}: set ${map}`, () => n.objectSetInitialValue(handle, map, data));
       }
       for (const prog of options.skipPrograms ?? []) {
         nativeCall('BPF_LOAD', `${path}: skip ${prog}`, () => n.objectSetAutoload(handle, prog, false));

@@ -1,4 +1,4 @@
-import { LAYOUT, Counter, decodeProcEvent, decodeErrKey, encodeErrKey, type ProcEvent, type ErrKey } from './abi.gen.js';
+import { LAYOUT, Counter, decodeProcEvent, decodeErrKey, encodeErrKey, encodeProcConfig, type ProcEvent, type ErrKey } from './abi.gen.js';
 import { checkAbi } from './abi-check.js';
 import { BpfObject } from './bpf-object.js';
 import type { BpfLink } from './bpf-link.js';
@@ -15,10 +15,21 @@ export interface ProcEventSourceOptions {
   readonly objectPath?: string;
   /** Ring buffer size in bytes (a power of two, at least a page); default the object's 4 MiB. */
   readonly ringBytes?: number;
+  /** The kernel wakes the loop once this much is waiting (default 16 KiB, ~46 events): one
+   * wake-up per event would cost more than the event under an exec storm. */
+  readonly wakeupBytes?: number;
+  /** What is waiting below wakeupBytes is delivered at least this often (default 50 ms). */
+  readonly drainIntervalMs?: number;
 }
 
 export interface ProcCounters { readonly events: bigint; readonly drops: bigint }
 export interface BpfErrorCount { readonly file: number; readonly line: number; readonly err: number; readonly count: bigint }
+
+/** At most half the ring, so a small ring still wakes the loop before it fills. */
+function wakeupBytes(options: ProcEventSourceOptions): number {
+  const wanted = options.wakeupBytes ?? 16 << 10;
+  return options.ringBytes === undefined ? wanted : Math.min(wanted, options.ringBytes / 2);
+}
 
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit', 'handle_cgroup_move'] as const;
 
@@ -31,21 +42,28 @@ export class ProcEventSource {
   readonly #links: BpfLink[];
   readonly #ring: RingBuffer<ProcEvent>;
   readonly #counters: BpfMap<number, bigint[]>;
+  readonly #lost: BpfMap<number, bigint>;
   readonly #errors: BpfMap<ErrKey, bigint[]>;
+  readonly #timer: NodeJS.Timeout;
 
-  private constructor(object: BpfObject, links: BpfLink[], ring: RingBuffer<ProcEvent>) {
+  private constructor(object: BpfObject, links: BpfLink[], ring: RingBuffer<ProcEvent>, drainIntervalMs: number) {
     const cpus = native().possibleCpus();
     this.#object = object;
     this.#links = links;
     this.#ring = ring;
     this.#counters = object.map('proc_counters', u32, perCpu(u64, cpus));
+    this.#lost = object.map('proc_lost', u32, u64);
     this.#errors = object.map('errors', structCodec(LAYOUT.tether_err_key.size, encodeErrKey, decodeErrKey), perCpu(u64, cpus));
+    // unref: a quiet ring must not keep the process alive
+    this.#timer = setInterval(() => ring.drain(), drainIntervalMs).unref();
   }
 
   static open(options: ProcEventSourceOptions): ProcEventSource {
     checkAbi(native().layout());
-    const object = BpfObject.load(options.objectPath ?? bpfObjectPath('proc'),
-      options.ringBytes === undefined ? {} : { maxEntries: { proc_events: options.ringBytes } });
+    const object = BpfObject.load(options.objectPath ?? bpfObjectPath('proc'), {
+      ...(options.ringBytes === undefined ? {} : { maxEntries: { proc_events: options.ringBytes } }),
+      initialValues: { '.rodata.config': encodeProcConfig({ wakeupBytes: wakeupBytes(options) }) },
+    });
     const links: BpfLink[] = [];
     try {
       const ring = new RingBuffer({
@@ -57,7 +75,7 @@ export class ProcEventSource {
         ring.close();
         throw err;
       }
-      return new ProcEventSource(object, links, ring);
+      return new ProcEventSource(object, links, ring, options.drainIntervalMs ?? 50);
     } catch (err) {
       for (const l of links) l.destroy();
       object.close();
@@ -76,12 +94,18 @@ export class ProcEventSource {
     return { events: sum(Counter.PROC_EVENTS), drops: sum(Counter.PROC_DROPS) };
   }
 
+  /** Events lost ring-wide so far: the value the next event will carry in `lost`. One lookup. */
+  lost(): bigint {
+    return this.#lost.lookup(0) ?? 0n;
+  }
+
   /** The BPF side's failed helpers and reserves, by file and line. */
   errors(): BpfErrorCount[] {
     return this.#errors.entries().map(([k, v]) => ({ ...k, count: v.reduce((a, b) => a + b, 0n) }));
   }
 
   close(): void {
+    clearInterval(this.#timer);
     for (const l of this.#links) l.destroy();
     this.#ring.close();
     this.#object.close();

@@ -60,6 +60,8 @@ struct tether_proc_event {
 	__u64 cgroup_id;	/* cgroup v2 id: the inode number of its directory */
 	__u64 exe_ino;
 	__u64 ktime_ns;		/* bpf_ktime_get_boot_ns() when the event was made */
+	__u64 lost;		/* events lost ring-wide before this one: a rise tells user space to
+				 * resync without a syscall per batch */
 	__u32 exe_dev;		/* super_block->s_dev: major << 20 | minor, not stat's st_dev packing */
 	__u32 uid;		/* effective uid, as SO_PEERCRED reports */
 	__u32 gid;		/* effective gid */
@@ -67,7 +69,14 @@ struct tether_proc_event {
 	char comm[TETHER_COMM_LEN];
 	char filename[TETHER_FILENAME_LEN];	/* bprm->filename on exec, as the caller wrote it */
 };
-TETHER_ABI_ASSERT(sizeof(struct tether_proc_event) == 344);
+TETHER_ABI_ASSERT(sizeof(struct tether_proc_event) == 352);
+
+/* bpf/proc.bpf.c's load-time settings (.rodata.config, set between open and load). */
+struct tether_proc_config {
+	__u32 wakeup_bytes;	/* wake the consumer once this much is waiting (0: every event) */
+	__u8 _pad[4];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_proc_config) == 8);
 
 struct tether_err_key {
 	__u16 file;		/* enum tether_file_id */

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "api.h"
+#include "layout.gen.h"
 #include "tether_abi.h"
 
 namespace tether {
@@ -22,26 +23,22 @@ void Add(Napi::Object out, const char* name, size_t size, Fields fields) {
 
 }  // namespace
 
-// F(field) is {"field", offsetof(S, field)} for the struct S of the enclosing block.
-#define F(field) \
-  { #field, offsetof(S, field) }
+// One block per struct of tether_abi.h, from the generated list (gen-abi writes it from BTF,
+// so a struct added to the header is reported without editing this file).
+#define F(field) {#field, offsetof(S, field)},
+#define S(name, fields)                         \
+  {                                             \
+    using S = name;                             \
+    Add(out, #name, sizeof(S), {fields});       \
+  }
 
 Napi::Value layout(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
-  {
-    using S = tether_proc_event;
-    Add(out, "tether_proc_event", sizeof(S),
-        {F(kind), F(tgid), F(pid), F(ppid), F(start_ns), F(parent_start_ns), F(cgroup_id),
-         F(exe_ino), F(ktime_ns), F(exe_dev), F(uid), F(gid), F(exit_code), F(comm),
-         F(filename)});
-  }
-  {
-    using S = tether_err_key;
-    Add(out, "tether_err_key", sizeof(S), {F(file), F(line), F(err)});
-  }
+  TETHER_ABI_STRUCTS(S, F)
   return out;
 }
 
+#undef S
 #undef F
 
 }  // namespace tether

@@ -5,7 +5,7 @@ import type { ProcEvents } from '../../agent/attest/process-tracker.js';
  * The kernel's exec/fork/exit stream, driven by the test: `open` is what ProcessTracker's
  * `openEvents` option takes; it keeps the tracker's callback so `push` can deliver a batch as the
  * loop would, and `queue` holds one back until the tracker asks with drain(). The counters are
- * plain fields: raise `drops` to stand for a full ring.
+ * plain fields: raise `drops` to stand for a full ring; events pushed after carry it in `lost`.
  */
 export class FakeProcEvents implements ProcEvents {
   events = 0n;
@@ -26,7 +26,8 @@ export class FakeProcEvents implements ProcEvents {
     if (this.#onEvents === undefined) throw new Error('FakeProcEvents: push before the tracker opened the stream');
     if (this.closed) throw new Error('FakeProcEvents: push after close');
     this.events += BigInt(batch.length);
-    this.#onEvents(batch);
+    // the kernel stamps each event with the ring-wide loss so far
+    this.#onEvents(batch.map((e) => ({ ...e, lost: this.drops })));
   }
 
   /** Holds a batch in the "ring" until drain(). */
@@ -34,8 +35,8 @@ export class FakeProcEvents implements ProcEvents {
     this.#queued.push(batch);
   }
 
-  counters(): { events: bigint; drops: bigint } {
-    return { events: this.events, drops: this.drops };
+  lost(): bigint {
+    return this.drops;
   }
 
   drain(): number {
@@ -62,7 +63,7 @@ export class FakeProcEvents implements ProcEvents {
  */
 export function procEvent(e: Partial<ProcEvent> & Pick<ProcEvent, 'kind' | 'tgid' | 'startNs'>): ProcEvent {
   return {
-    pid: e.tgid, ppid: 1, parentStartNs: 0n, cgroupId: 1n, exeIno: 4242n, ktimeNs: 1n << 62n,
+    pid: e.tgid, ppid: 1, parentStartNs: 0n, cgroupId: 1n, exeIno: 4242n, ktimeNs: 1n << 62n, lost: 0n,
     exeDev: (8 << 20) | 1, uid: 1000, gid: 1000, exitCode: 0, comm: `p${e.tgid}`, filename: '', ...e,
   };
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../../agent/kernel/gen-abi.js';
+import { generate, generateLayoutHeader } from '../../../agent/kernel/gen-abi.js';
 import { LAYOUT, decodeProcEvent, encodeProcEvent, ProcKind } from '../../../agent/kernel/abi.gen.js';
 import { packageRoot } from '../../../agent/kernel/paths.js';
 
@@ -15,10 +15,18 @@ describe('agent/kernel/abi.gen.ts', () => {
     expect(generate(readFileSync(BTF, 'utf8'))).toBe(committed);
   });
 
+  it('native/src/layout.gen.h lists the same structs and fields (not stale)', () => {
+    const committed = readFileSync(join(packageRoot(), 'native', 'src', 'layout.gen.h'), 'utf8');
+    expect(generateLayoutHeader(readFileSync(BTF, 'utf8'))).toBe(committed);
+    for (const [struct, { fields }] of Object.entries(LAYOUT)) {
+      expect(committed).toContain(`S(${struct}, ${Object.keys(fields).map((f) => `F(${f})`).join(' ')})`);
+    }
+  });
+
   it('round-trips a process event through its codec at the BTF offsets', () => {
     const ev = {
       kind: ProcKind.EXEC, tgid: 4242, pid: 4243, ppid: 1, startNs: 123_456_789_012n, parentStartNs: 5n,
-      cgroupId: 77n, exeIno: 1234n, ktimeNs: 999n, exeDev: (8 << 20) | 1, uid: 1000, gid: 1001, exitCode: 0,
+      cgroupId: 77n, exeIno: 1234n, ktimeNs: 999n, lost: 0n, exeDev: (8 << 20) | 1, uid: 1000, gid: 1001, exitCode: 0,
       comm: 'sleep', filename: '/usr/bin/sleep',
     };
     const buf = encodeProcEvent(ev);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeProcEvent, encodeProcEvent } from '../../../agent/kernel/abi.gen.js';
+import { LAYOUT, decodeProcEvent, encodeProcEvent } from '../../../agent/kernel/abi.gen.js';
 import { ProcKind } from '../../../agent/kernel/index.js';
 import { RingBuffer } from '../../../agent/kernel/ring-buffer.js';
 
@@ -39,12 +39,12 @@ describe('RingBuffer.split', () => {
     expect(RingBuffer.split(Buffer.alloc(0), () => 1)).toEqual([]);
   });
 
-  it('round-trips the proc events the kernel writes (344 bytes, framed to 352)', () => {
+  it('round-trips the proc events the kernel writes (each framed to 4 + size, padded to 8)', () => {
     const a = { kind: ProcKind.EXEC, tgid: 10, pid: 10, ppid: 1, startNs: 5n, parentStartNs: 1n, cgroupId: 9n,
-      exeIno: 77n, ktimeNs: 123n, exeDev: 8 << 20, uid: 1000, gid: 100, exitCode: 0, comm: 'app', filename: '/usr/bin/app' };
+      exeIno: 77n, ktimeNs: 123n, lost: 2n, exeDev: 8 << 20, uid: 1000, gid: 100, exitCode: 0, comm: 'app', filename: '/usr/bin/app' };
     const b = { ...a, kind: ProcKind.EXIT, tgid: 11, pid: 11, exitCode: 256, comm: 'other', filename: '' };
     const batch = frames([encodeProcEvent(a), encodeProcEvent(b)]);
-    expect(batch.length).toBe(2 * 352);
+    expect(batch.length).toBe(2 * Math.ceil((4 + LAYOUT.tether_proc_event.size) / 8) * 8);
     expect(RingBuffer.split(batch, decodeProcEvent)).toEqual([a, b]);
   });
 });
