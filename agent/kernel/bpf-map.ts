@@ -73,23 +73,51 @@ export class BpfMap<K, V> {
 
   /** Every entry: batch lookups where the kernel has them for this map type, else key by key. */
   entries(): Array<[K, V]> {
-    if (this.#batch !== false) {
-      try {
-        const out = this.#batchEntries();
-        this.#batch = true;
-        return out;
-      } catch (err) {
-        const code = err instanceof KernelError ? err.errno : undefined;
-        if (this.#batch === true || (code !== 'EINVAL' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUPP')) throw err;
-        this.#batch = false;
+    return this.#batchOr(() => this.#batchEntries(), () => {
+      const out: Array<[K, V]> = [];
+      for (const k of this.keys()) {
+        const v = this.lookup(k);
+        if (v !== undefined) out.push([k, v]);
       }
+      return out;
+    });
+  }
+
+  /** Writes many entries in one batch call where the kernel has it, else one by one. */
+  updateMany(entries: ReadonlyArray<readonly [K, V]>, flag: UpdateFlag = 'any'): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.concat(entries.map(([k]) => this.#key.encode(k)));
+    const values = Buffer.concat(entries.map(([, v]) => this.#value.encode(v)));
+    this.#batchOr(
+      () => this.#call('update batch', () => native().mapUpdateBatch(this.#fd, keys, values, entries.length, FLAGS[flag])),
+      () => { for (const [k, v] of entries) this.update(k, v, flag); },
+    );
+  }
+
+  /** Deletes many keys in one batch call where the kernel has it; returns how many were there. */
+  deleteMany(keys: readonly K[]): number {
+    if (keys.length === 0) return 0;
+    // The kernel's batch delete stops at the first absent key: delete the rest one by one.
+    const packed = Buffer.concat(keys.map((k) => this.#key.encode(k)));
+    return this.#batchOr(() => {
+      const n = this.#call('delete batch', () => native().mapDeleteBatch(this.#fd, packed, keys.length));
+      return n + keys.slice(n + 1).filter((k) => this.delete(k)).length;
+    }, () => keys.filter((k) => this.delete(k)).length);
+  }
+
+  /** Runs the batch form, falling back (and remembering to) where the map type has no batch ops. */
+  #batchOr<T>(batch: () => T, single: () => T): T {
+    if (this.#batch === false) return single();
+    try {
+      const out = batch();
+      this.#batch = true;
+      return out;
+    } catch (err) {
+      const code = err instanceof KernelError ? err.errno : undefined;
+      if (this.#batch === true || (code !== 'EINVAL' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUPP')) throw err;
+      this.#batch = false;
+      return single();
     }
-    const out: Array<[K, V]> = [];
-    for (const k of this.keys()) {
-      const v = this.lookup(k);
-      if (v !== undefined) out.push([k, v]);
-    }
-    return out;
   }
 
   close(): void {

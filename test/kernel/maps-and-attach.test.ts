@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BpfObject, KernelError, packageRoot, u32, u64 } from '../../agent/kernel/index.js';
+import { TestCgroup } from '../support/test-cgroup.js';
+import { exited } from '../support/wait.js';
+
+// test/bpf/cgroup_allow.bpf.c: maps to fill, a sockops program (it cannot deny) and a classic
+// tracepoint program; cgroup attaches go to a child cgroup, never the v2 root.
+const TEST_OBJ = join(packageRoot(), 'build', 'test-bpf', 'cgroup_allow.bpf.o');
+
+describe('maps: batch operations and iteration', () => {
+  let obj: BpfObject;
+  beforeAll(() => { obj = BpfObject.load(TEST_OBJ); });
+  afterAll(() => obj.close());
+
+  it('writes, reads and deletes many hash entries in batches', () => {
+    const map = obj.map('test_hash', u64, u64);
+    const entries = Array.from({ length: 60 }, (_, i) => [BigInt(i + 1), BigInt((i + 1) * 10)] as const);
+    map.updateMany(entries);
+    const all = map.entries().sort(([a], [b]) => Number(a - b));
+    expect(all).toEqual(entries.map(([k, v]) => [k, v]));
+    expect([...map.keys()]).toHaveLength(60);
+    // 1000 is absent: the kernel's batch stops there; the keys after it are still deleted
+    expect(map.deleteMany([1n, 2n, 1000n, 3n, 4n])).toBe(4);
+    expect(map.lookup(3n)).toBeUndefined();
+    expect(map.entries()).toHaveLength(56);
+    expect(map.deleteMany(map.entries().map(([k]) => k))).toBe(56);
+    expect([...map.keys()]).toEqual([]);
+  });
+
+  it('reads an array map whole', () => {
+    expect(obj.map('connects', u32, u64).entries()).toEqual([[0, 0n]]);
+  });
+});
+
+describe('attaching: sockops and a classic tracepoint', () => {
+  let cg: TestCgroup;
+  beforeAll(() => { cg = TestCgroup.create('tether-kt-attach'); });
+  afterAll(async () => { await cg.destroy(); });
+
+  it('a sockops program on a child cgroup sees that cgroup\'s TCP connections only', async () => {
+    const server = createServer((s) => s.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const obj = BpfObject.load(TEST_OBJ);
+    const link = obj.attachCgroup('count_sockops', cg.path);
+    try {
+      const seen = obj.map('sockops_seen', u32, u64);
+      const client = cg.spawn(['/usr/bin/python3', '-c', `import socket; socket.create_connection(("127.0.0.1", ${port})).close()`]);
+      expect(await exited(client)).toBe(0);
+      expect(seen.lookup(0)).toBe(1n);
+      await new Promise<void>((r) => { const s = connect(port, '127.0.0.1', () => { s.end(); r(); }); });
+      expect(seen.lookup(0)).toBe(1n); // this test process is not in the cgroup
+    } finally {
+      link.destroy();
+      obj.close();
+      server.close();
+    }
+  });
+
+  it('a tp/ program attaches where tracefs is mounted, and fails typed where it is not', () => {
+    const tracefs = existsSync('/sys/kernel/tracing/events/sched/sched_process_exec');
+    const obj = BpfObject.load(TEST_OBJ);
+    try {
+      if (tracefs) {
+        obj.attach('tp_exec').destroy();
+      } else {
+        let err: unknown;
+        try { obj.attach('tp_exec'); } catch (e) { err = e; }
+        expect(err).toBeInstanceOf(KernelError);
+        expect((err as KernelError).code).toBe('ATTACH');
+        expect((err as KernelError).errno).toBe('ENOENT');
+        expect((err as KernelError).message).toContain('tp_exec');
+      }
+    } finally {
+      obj.close();
+    }
+  });
+});
