@@ -2,13 +2,46 @@ import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BpfObject, KernelError, packageRoot, u32, u64 } from '../../agent/kernel/index.js';
+import { BpfObject, KernelError, ensureBpffs, packageRoot, u32, u64, uninstall } from '../../agent/kernel/index.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited } from '../support/wait.js';
 
 // test/bpf/cgroup_allow.bpf.c: maps to fill, a sockops program (it cannot deny) and a classic
 // tracepoint program; cgroup attaches go to a child cgroup, never the v2 root.
 const TEST_OBJ = join(packageRoot(), 'build', 'test-bpf', 'cgroup_allow.bpf.o');
+
+describe('objects: what they hold, and maps pinned by name', () => {
+  it('lists programs with their sections and maps with their sizes', () => {
+    const obj = BpfObject.load(TEST_OBJ);
+    try {
+      expect(obj.programs().map((p) => [p.name, p.section])).toEqual(expect.arrayContaining([
+        ['allow_connect4', 'cgroup/connect4'], ['count_sockops', 'sockops'], ['tp_exec', 'tp/sched/sched_process_exec'],
+      ]));
+      expect(obj.maps().find((m) => m.name === 'test_hash')).toMatchObject({ keySize: 8, valueSize: 8, maxEntries: 64 });
+    } finally {
+      obj.close();
+    }
+  });
+
+  it('pins a LIBBPF_PIN_BY_NAME map under the pin root, and a second load shares it', () => {
+    const root = `/sys/fs/bpf/tether-test-pinroot-${process.pid}`;
+    ensureBpffs(root);
+    const first = BpfObject.load(TEST_OBJ, { pinRoot: root });
+    try {
+      expect(existsSync(join(root, 'shared_state'))).toBe(true);
+      first.map('shared_state', u32, u64).update(0, 99n);
+      const second = BpfObject.load(TEST_OBJ, { pinRoot: root });
+      try {
+        expect(second.map('shared_state', u32, u64).lookup(0)).toBe(99n);
+      } finally {
+        second.close();
+      }
+    } finally {
+      first.close();
+      uninstall(root);
+    }
+  });
+});
 
 describe('maps: batch operations and iteration', () => {
   let obj: BpfObject;
