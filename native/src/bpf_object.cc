@@ -49,6 +49,18 @@ Napi::Value objectOpen(const Napi::CallbackInfo& info) {
     throw SystemError(info.Env(), errno, "bpf_object__open_file",
                       {{"path", path}, {"object", path}});
   }
+  // Without a pin root libbpf pins LIBBPF_PIN_BY_NAME maps at the top of /sys/fs/bpf, outside
+  // any pin dir that uninstall cleans: refuse instead.
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    if (pin_root.empty() && bpf_map__pin_path(map)) {
+      std::string name = bpf_map__name(map);
+      bpf_object__close(obj);
+      throw SystemError(info.Env(), EINVAL, "bpf_object__open_file",
+                        {{"path", path}, {"object", path}, {"map", name}},
+                        "map is pinned by name but no pinRoot was given");
+    }
+  }
   return Wrap(info.Env(), obj, path);
 }
 

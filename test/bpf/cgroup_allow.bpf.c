@@ -20,15 +20,6 @@ struct {
 	__type(value, __u64);
 } connects SEC(".maps");
 
-/* Pinned by name under the object's pin root: a second load shares it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shared_state SEC(".maps");
-
 SEC("cgroup/connect4")
 int allow_connect4(struct bpf_sock_addr *ctx)
 {

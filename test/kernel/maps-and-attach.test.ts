@@ -9,6 +9,7 @@ import { exited } from '../support/wait.js';
 // test/bpf/cgroup_allow.bpf.c: maps to fill, a sockops program (it cannot deny) and a classic
 // tracepoint program; cgroup attaches go to a child cgroup, never the v2 root.
 const TEST_OBJ = join(packageRoot(), 'build', 'test-bpf', 'cgroup_allow.bpf.o');
+const PINNED_OBJ = join(packageRoot(), 'build', 'test-bpf', 'pinned.bpf.o');
 
 describe('objects: what they hold, and maps pinned by name', () => {
   it('lists programs with their sections and maps with their sizes', () => {
@@ -26,11 +27,11 @@ describe('objects: what they hold, and maps pinned by name', () => {
   it('pins a LIBBPF_PIN_BY_NAME map under the pin root, and a second load shares it', () => {
     const root = `/sys/fs/bpf/tether-test-pinroot-${process.pid}`;
     ensureBpffs(root);
-    const first = BpfObject.load(TEST_OBJ, { pinRoot: root });
+    const first = BpfObject.load(PINNED_OBJ, { pinRoot: root });
     try {
       expect(existsSync(join(root, 'shared_state'))).toBe(true);
       first.map('shared_state', u32, u64).update(0, 99n);
-      const second = BpfObject.load(TEST_OBJ, { pinRoot: root });
+      const second = BpfObject.load(PINNED_OBJ, { pinRoot: root });
       try {
         expect(second.map('shared_state', u32, u64).lookup(0)).toBe(99n);
       } finally {
@@ -40,6 +41,15 @@ describe('objects: what they hold, and maps pinned by name', () => {
       first.close();
       uninstall(root);
     }
+  });
+
+  it('refuses to load it with no pin root rather than pin at the top of /sys/fs/bpf', () => {
+    let err: unknown;
+    try { BpfObject.load(PINNED_OBJ); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(KernelError);
+    expect((err as KernelError).code).toBe('BPF_OPEN');
+    expect((err as KernelError).message).toContain("map 'shared_state'");
+    expect(existsSync('/sys/fs/bpf/shared_state')).toBe(false);
   });
 });
 
