@@ -106,6 +106,7 @@ test-vm:
 
 bench: build
 	$(NODE) $(BUILD)/bench/exec-storm.js
+	$(NODE) $(BUILD)/bench/mint.js
 
 clean:
 	rm -rf $(BUILD) native/build bpf/include/vmlinux.h

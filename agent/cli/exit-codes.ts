@@ -13,3 +13,9 @@ export function describeError(err: unknown): string {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
 }
+
+/** A command that has printed its verdict and wants exit 1 without another message (e.g. an
+ * invalid ID among several checked). */
+export class ReportedFailure extends Error {
+  override readonly name = 'ReportedFailure';
+}

@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { EXIT, UsageError, describeError } from './exit-codes.js';
+import { EXIT, ReportedFailure, UsageError, describeError } from './exit-codes.js';
 import * as agent from './commands/agent.js';
+import * as id from './commands/id.js';
 import * as ps from './commands/ps.js';
+import * as svid from './commands/svid.js';
 import * as uninstall from './commands/uninstall.js';
 
 export const VERSION = '0.1.0';
@@ -14,7 +16,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   agent.register(program);
+  id.register(program);
   ps.register(program);
+  svid.register(program);
   uninstall.register(program);
   return program;
 }
@@ -30,6 +34,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       // help and version exit through here with code 0; commander already printed the usage error
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
+    if (err instanceof ReportedFailure) return EXIT.FAILED;
     process.stderr.write(`tether: ${describeError(err)}\n`);
     return err instanceof UsageError ? EXIT.USAGE : EXIT.FAILED;
   }
