@@ -10,6 +10,8 @@ import { isErrno, readStateFile, syncDirectory, writeStateFile, writeStateFileSy
 
 export interface LoadedCaState {
   readonly state: CaState;
+  /** The trust domain the manifest names. */
+  readonly trustDomain: string;
   /** Oddities that do not stop the load (leftover files, a loose directory mode), for the log. */
   readonly warnings: readonly string[];
 }
@@ -35,8 +37,9 @@ export class CaStore {
   /**
    * The committed state, or undefined when there is none yet (no `ca/`, or an empty one). State
    * that cannot be used as it is throws, with the operator's next step added to the message.
+   * Without a trust domain, the manifest's is taken (read-only inspection).
    */
-  async load(trustDomain: TrustDomain): Promise<LoadedCaState | undefined> {
+  async load(trustDomain?: TrustDomain): Promise<LoadedCaState | undefined> {
     try {
       return await this.#load(trustDomain);
     } catch (err) {
@@ -82,7 +85,7 @@ export class CaStore {
     await removeSlotFiles(this.dir, kind, id);
   }
 
-  async #load(trustDomain: TrustDomain): Promise<LoadedCaState | undefined> {
+  async #load(trustDomain: TrustDomain | undefined): Promise<LoadedCaState | undefined> {
     const names = await this.#list();
     if (names === undefined) return undefined;
     const manifestPath = join(this.dir, MANIFEST);
@@ -93,7 +96,7 @@ export class CaStore {
         { path: manifestPath });
     }
     const manifest = parseManifest(manifestPath, payload);
-    if (manifest.trustDomain !== trustDomain.name) {
+    if (trustDomain !== undefined && manifest.trustDomain !== trustDomain.name) {
       throw new CaError('TRUST_DOMAIN_MISMATCH',
         `${this.dir} holds the CA of trust domain "${manifest.trustDomain}", not of "${trustDomain.name}"`, { path: manifestPath });
     }
@@ -108,7 +111,7 @@ export class CaStore {
       .map((n) => `${join(this.dir, n)} is not named by the manifest (left by an interrupted write); ignored`);
     const mode = (await stat(this.dir)).mode & 0o777;
     if ((mode & 0o077) !== 0) warnings.push(`${this.dir} has mode ${mode.toString(8)}; it should be 700`);
-    return { state: { x509, jwt }, warnings };
+    return { state: { x509, jwt }, trustDomain: manifest.trustDomain, warnings };
   }
 
   async #list(): Promise<string[] | undefined> {

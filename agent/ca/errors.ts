@@ -7,6 +7,7 @@ export type CaErrorCode =
   | 'CORRUPT_STATE' // a state file is truncated, edited, of the wrong kind, or does not match its peers
   | 'UNSUPPORTED_STATE' // a state file or manifest of a newer format than this agent reads
   | 'STATE_IO' // the file system refused a read or write (permissions, disk full, ...)
+  | 'LOCKED' // another live process (a running agent) holds the CA state
   | 'TRUST_DOMAIN_MISMATCH' // the state on disk belongs to another trust domain than configured
   | 'NO_ACTIVE_CA' // no usable active authority (none, or it has expired)
   | 'BAD_KEY_TYPE' // a key type we do not issue with, by name or by what a key file holds

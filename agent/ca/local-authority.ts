@@ -1,9 +1,11 @@
+import { mkdir } from 'node:fs/promises';
 import { signJwtSvid, type JwtBundle, type SpiffeId, type TrustDomain, type X509Bundle } from '../spiffe/index.js';
 import { createInitialState, jwtBundleOf, signingAuthorityOf, x509BundleOf, type X509Authority } from './authority.js';
 import {
-  DEFAULT_JWT_SVID_TTL_SECONDS, DEFAULT_X509_SVID_TTL_SECONDS, checkTtl, resolveCaConfig, type LocalAuthorityOptions,
+  DEFAULT_JWT_SVID_TTL_SECONDS, DEFAULT_X509_SVID_TTL_SECONDS, checkTtl, resolveCaConfig, type CaConfig, type LocalAuthorityOptions,
 } from './ca-config.js';
 import { CaStore } from './ca-store.js';
+import { StateLock } from './state-lock.js';
 import { describeCaState, type CaStatus } from './ca-status.js';
 import { CaError } from './errors.js';
 import { jwtAlgorithm } from './key-type.js';
@@ -34,11 +36,13 @@ export class LocalAuthority {
   readonly trustDomain: TrustDomain;
   readonly #now: () => Date;
   readonly #rotator: Rotator;
+  readonly #lock: StateLock;
   #minter: { readonly id: string; readonly minter: X509Minter } | undefined;
   #closed = false;
 
-  private constructor(trustDomain: TrustDomain, now: () => Date, rotator: Rotator) {
+  private constructor(trustDomain: TrustDomain, now: () => Date, rotator: Rotator, lock: StateLock) {
     this.trustDomain = trustDomain;
+    this.#lock = lock;
     this.#now = now;
     this.#rotator = rotator;
   }
@@ -50,8 +54,19 @@ export class LocalAuthority {
    */
   static async open(options: LocalAuthorityOptions): Promise<LocalAuthority> {
     const config = resolveCaConfig(options);
-    const { trustDomain, now, log } = options;
     const store = new CaStore(options.stateDir);
+    await mkdir(options.stateDir, { recursive: true, mode: 0o711 });
+    const lock = StateLock.acquire(options.stateDir);
+    try {
+      return await LocalAuthority.#open(options, config, store, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  static async #open(options: LocalAuthorityOptions, config: CaConfig, store: CaStore, lock: StateLock): Promise<LocalAuthority> {
+    const { trustDomain, now, log } = options;
     const loaded = await store.load(trustDomain);
     for (const warning of loaded?.warnings ?? []) log?.warn({ dir: store.dir }, warning);
     let state = loaded?.state;
@@ -60,9 +75,15 @@ export class LocalAuthority {
       await store.create(trustDomain, state);
       log?.info({ dir: store.dir, caId: state.x509[0]?.id, kid: state.jwt[0]?.id }, 'created a new CA');
     }
-    const authority = new LocalAuthority(trustDomain, now, new Rotator({ trustDomain, store, config, now, log, state }));
+    const authority = new LocalAuthority(trustDomain, now, new Rotator({ trustDomain, store, config, now, log, state }), lock);
     await authority.maintain();
     return authority;
+  }
+
+  /** What `<stateDir>/ca/` holds, read only (nothing created, rotated or rewritten); undefined when there is no CA yet. */
+  static async inspect(stateDir: string): Promise<CaStatus | undefined> {
+    const loaded = await new CaStore(stateDir).load();
+    return loaded === undefined ? undefined : describeCaState(loaded.trustDomain, loaded.state);
   }
 
   /** An X509-SVID from the active CA. Synchronous; writes to disk only to record a longer TTL than ever before. */
@@ -156,6 +177,7 @@ export class LocalAuthority {
     if (this.#closed) return;
     this.#closed = true;
     await this.#rotator.close();
+    this.#lock.release();
     this.#minter = undefined;
   }
 

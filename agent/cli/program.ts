@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, ReportedFailure, UsageError, describeError } from './exit-codes.js';
 import * as agent from './commands/agent.js';
+import * as ca from './commands/ca.js';
 import * as id from './commands/id.js';
 import * as ps from './commands/ps.js';
 import * as svid from './commands/svid.js';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   agent.register(program);
+  ca.register(program);
   id.register(program);
   ps.register(program);
   svid.register(program);

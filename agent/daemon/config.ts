@@ -4,9 +4,21 @@ import { z } from 'zod';
 
 /** Every key with its default, in one place; flags map one to one onto keys (DESIGN.md table). */
 const ConfigSchema = z.object({
+  /** Absent: example.org, with a warning at start (DESIGN.md). Checked as a SPIFFE trust domain. */
+  trustDomain: z.string().min(1).optional(),
   stateDir: z.string().min(1).default('/var/lib/tether'),
   pinDir: z.string().min(1).default('/sys/fs/bpf/tether'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  ca: z.object({
+    /** SPIRE's ca_key_type names. */
+    keyType: z.enum(['ec-p256', 'ec-p384', 'rsa-2048']).default('ec-p256'),
+    /** Each CA's lifetime; rotation prepares the next at 1/2 and activates it at 5/6 (SPIRE's 24 h). */
+    caTtlSeconds: z.number().int().positive().default(86_400),
+    /** Each JWT signing key's lifetime; default the CA's. */
+    jwtKeyTtlSeconds: z.number().int().positive().optional(),
+    /** Sign SVIDs with a per-agent intermediate under the root. */
+    intermediate: z.boolean().default(false),
+  }).strict().default({ keyType: 'ec-p256', caTtlSeconds: 86_400, intermediate: false }),
   enforce: z.object({
     /** Where cgroup programs attach; default the cgroup v2 mount root (production). */
     cgroup: z.string().min(1).optional(),
@@ -23,6 +35,7 @@ export class ConfigError extends Error {
 /** Flags as commander gives them; undefined means "not given". */
 export interface ConfigFlags {
   readonly config?: string;
+  readonly trustDomain?: string;
   readonly stateDir?: string;
   readonly pinDir?: string;
   readonly cgroup?: string;
@@ -35,8 +48,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const base = file === undefined ? {} : readConfigFile(file);
   const layered = {
     ...base,
-    ...defined({ stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR }),
-    ...defined({ stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel }),
+    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR }),
+    ...defined({ trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel }),
     enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };
   const parsed = ConfigSchema.safeParse(layered);

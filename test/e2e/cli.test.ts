@@ -77,7 +77,7 @@ describe('tether agent run', () => {
   it('starts on its flags, prints one line, and stops cleanly on SIGTERM', async () => {
     const state = join(dir, 'state');
     const pins = `/sys/fs/bpf/tether-e2e-${process.pid}`;
-    const agent = spawn(process.execPath, [BIN, 'agent', 'run', '--state-dir', state, '--pin-dir', pins, '--cgroup', cg.path],
+    const agent = spawn(process.execPath, [BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', state, '--pin-dir', pins, '--cgroup', cg.path],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -98,7 +98,7 @@ describe('tether agent run', () => {
   });
 
   it('refuses a --cgroup outside the cgroup v2 mount, naming it, with exit 1', () => {
-    const r = tether('agent', 'run', '--state-dir', join(dir, 's2'), '--pin-dir', `/sys/fs/bpf/tether-e2e-bad-${process.pid}`, '--cgroup', '/tmp');
+    const r = tether('agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 's2'), '--pin-dir', `/sys/fs/bpf/tether-e2e-bad-${process.pid}`, '--cgroup', '/tmp');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/enforce\.cgroup \/tmp is not inside the cgroup v2 mount/);
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);

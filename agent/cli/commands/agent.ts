@@ -9,11 +9,12 @@ export function register(program: Command): void {
   agent.command('run')
     .description('run the agent in the foreground until SIGTERM')
     .option('--config <file>', 'YAML config file (env TETHER_CONFIG); flags override it')
+    .option('--trust-domain <name>', 'trust domain of every SVID (env TETHER_TRUST_DOMAIN; default example.org, with a warning)')
     .option('--state-dir <dir>', 'keys, registry and the admin socket (env TETHER_STATE_DIR; default /var/lib/tether)')
     .option('--pin-dir <dir>', 'where BPF programs, links and maps are pinned (env TETHER_PIN_DIR; default /sys/fs/bpf/tether)')
     .option('--cgroup <dir>', 'cgroup v2 directory cgroup programs attach to (env TETHER_CGROUP; default the v2 mount root)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)')
-    .addHelpText('after', '\nExamples:\n  tether agent run --state-dir /var/lib/tether\n  tether agent run --cgroup /sys/fs/cgroup/workloads --pin-dir /sys/fs/bpf/tether-test')
+    .addHelpText('after', '\nExamples:\n  tether agent run --trust-domain prod.example.com --state-dir /var/lib/tether\n  tether agent run --cgroup /sys/fs/cgroup/workloads --pin-dir /sys/fs/bpf/tether-test')
     .action(async (flags: Record<string, string | undefined>) => {
       const { loadConfig, runAgent } = await import('../../daemon/index.js');
       await runAgent(loadConfig(flags));

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,7 +80,7 @@ describe('LocalAuthority: state on disk', () => {
     expect(ca).toMatchObject({ state: 'active', keyType: 'ec-p256' });
     expect(ca?.root.subject).toBe(`O=Tether, CN=tether root ${ca?.id}`);
     expect(jwt).toMatchObject({ state: 'active', alg: 'ES256' });
-    expect(readdirSync(stateDir)).toEqual(['ca']); // no temp directory left
+    expect(readdirSync(stateDir).sort()).toEqual(['ca', 'ca.lock']); // the writer's lock, and no temp directory left
   });
 
   it('reloads the same CA, JWT key and bundle after a restart', async () => {
@@ -359,5 +359,27 @@ describe('LocalAuthority: rotation', () => {
     const files = readdirSync(join(stateDir, 'ca')).filter((f) => f !== 'manifest.json');
     expect(files.every((f) => ids.has(f.slice(5, 21)) || kids.has(f.slice(4, 36)))).toBe(true);
     expect(files).toHaveLength(4 * 2 + 4);
+  });
+});
+
+describe('LocalAuthority: one writer per state dir', () => {
+  it('refuses a second writer while a live process holds the state, and takes over a stale lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tether-ca-lock-'));
+    const td = TrustDomain.parse('example.org');
+    const first = await LocalAuthority.open({ stateDir: dir, trustDomain: td, now: () => new Date() });
+    await first.close();
+    // a live process (a sleep standing in for a running agent) holds the lock
+    const holder = spawn('sleep', ['30']);
+    await new Promise((r) => holder.once('spawn', r));
+    const ticks = readFileSync(`/proc/${holder.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19];
+    writeFileSync(join(dir, 'ca.lock'), `${holder.pid} ${ticks}\n`);
+    await expect(LocalAuthority.open({ stateDir: dir, trustDomain: td, now: () => new Date() }))
+      .rejects.toMatchObject({ code: 'LOCKED', message: expect.stringContaining(`process ${holder.pid}`) });
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    // the holder is gone: its lock is stale and the next writer takes it
+    const second = await LocalAuthority.open({ stateDir: dir, trustDomain: td, now: () => new Date() });
+    expect(readFileSync(join(dir, 'ca.lock'), 'utf8')).toMatch(new RegExp(`^${process.pid} \\d+\\n$`));
+    await second.close();
   });
 });
