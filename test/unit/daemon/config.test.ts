@@ -33,10 +33,27 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const CA_DEFAULTS = { keyType: 'ec-p256', caTtlSeconds: 86_400, intermediate: false };
+
 describe('loadConfig layering', () => {
+  it('layers the trust domain: file < TETHER_TRUST_DOMAIN < --trust-domain', () => {
+    const file = yamlFile('trustDomain: from.file\n');
+    expect(loadConfig({ config: file }, {}).trustDomain).toBe('from.file');
+    expect(loadConfig({ config: file }, { TETHER_TRUST_DOMAIN: 'from.env' }).trustDomain).toBe('from.env');
+    expect(loadConfig({ config: file, trustDomain: 'from.flag' }, { TETHER_TRUST_DOMAIN: 'from.env' }).trustDomain).toBe('from.flag');
+  });
+
+  it('reads the CA settings and refuses a bad one by its key', () => {
+    const c = loadConfig({ config: yamlFile('ca:\n  keyType: rsa-2048\n  caTtlSeconds: 3600\n  intermediate: true\n') }, {});
+    expect(c.ca).toEqual({ keyType: 'rsa-2048', caTtlSeconds: 3600, intermediate: true });
+    expect(() => loadConfig({ config: yamlFile('ca:\n  keyType: ed25519\n') }, {})).toThrow(/ca\.keyType/);
+    expect(() => loadConfig({ config: yamlFile('ca:\n  caTtlSeconds: -5\n') }, {})).toThrow(/ca\.caTtlSeconds/);
+  });
+
   it('gives the defaults when nothing is set, frozen', () => {
     const c = loadConfig({}, {});
-    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', enforce: {} });
+    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', enforce: {}, ca: CA_DEFAULTS });
+    expect(c.trustDomain).toBeUndefined(); // the agent warns and uses example.org
     expect(c.enforce.cgroup).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -48,7 +65,7 @@ describe('loadConfig layering', () => {
   it('reads the file named by --config, keeping defaults for what it leaves out', () => {
     const file = yamlFile('stateDir: /srv/tether\nlogLevel: debug\n');
     expect(loadConfig({ config: file }, {})).toEqual({
-      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', enforce: {},
+      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', enforce: {}, ca: CA_DEFAULTS,
     });
   });
 
