@@ -13,10 +13,9 @@ export interface HostTracker {
 
 /** The tracker of this host's processes, wired to the real kernel, /proc and cgroup tree. Not started. */
 export function hostTracker(options: Pick<ProcessTrackerOptions, 'openEvents' | 'onResync'> = {}): HostTracker {
-  const tracker = new ProcessTracker({
-    reader: new ProcReader(), clock: new StartClock(detectTicksPerSecond()), bootNs: bootTimeNs, ...options,
-  });
+  const clock = new StartClock(detectTicksPerSecond());
+  const tracker = new ProcessTracker({ reader: new ProcReader(), clock, bootNs: bootTimeNs, ...options });
   const cgroups = new CgroupPaths({ mountPoint: findCgroupV2Mount() });
-  const describer = new ProcessDescriber({ table: tracker.table, cgroups, digests: new ExeDigests(), bootTimeMs: bootTimeMs() });
+  const describer = new ProcessDescriber({ table: tracker.table, cgroups, digests: new ExeDigests(), bootTimeMs: bootTimeMs(), clock });
   return { tracker, describer };
 }

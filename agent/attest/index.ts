@@ -15,3 +15,4 @@ export { ProcReader, parseStat, devToKernel, type ProcSnapshot } from './proc-re
 export { CgroupPaths } from './cgroup-paths.js';
 export { parseCgroupPath } from './container-id.js';
 export { ExeDigests } from './exe-digest.js';
+export { SelectorSource, type SelectorQuery, type SelectorSourceOptions } from './selectors.js';

@@ -3,8 +3,9 @@ import { parseCgroupPath } from './container-id.js';
 import { AttestError } from './errors.js';
 import type { CgroupPaths } from './cgroup-paths.js';
 import type { ExeDigests } from './exe-digest.js';
-import { devToKernel } from './proc-reader.js';
+import { devToKernel, parseStat } from './proc-reader.js';
 import type { ProcessRecord, ProcessTable } from './process-table.js';
+import type { StartClock } from './start-clock.js';
 
 /** One process as `tether ps` shows it: the table's record with its paths resolved. */
 export interface ProcessInfo {
@@ -33,8 +34,10 @@ export class ProcessDescriber {
   readonly #cgroups: CgroupPaths;
   readonly #digests: ExeDigests;
   readonly #bootMs: number;
+  readonly #clock: StartClock;
 
-  constructor(options: { table: ProcessTable; cgroups: CgroupPaths; digests: ExeDigests; bootTimeMs: number }) {
+  constructor(options: { table: ProcessTable; cgroups: CgroupPaths; digests: ExeDigests; bootTimeMs: number; clock: StartClock }) {
+    this.#clock = options.clock;
     this.#table = options.table;
     this.#cgroups = options.cgroups;
     this.#digests = options.digests;
@@ -58,7 +61,7 @@ export class ProcessDescriber {
 
   describe(record: ProcessRecord): ProcessInfo {
     const r = this.#withExe(record);
-    const cgroup = r.cgroupPath ?? (r.cgroupId === null ? null : this.#cgroups.pathOf(r.cgroupId) ?? liveCgroup(r.key.tgid));
+    const cgroup = r.cgroupPath ?? (r.cgroupId === null ? null : this.#cgroups.pathOf(r.cgroupId) ?? liveCgroup(r, this.#clock));
     const { containerId, podUid } = cgroup === null ? { containerId: null, podUid: null } : parseCgroupPath(cgroup);
     return {
       pid: r.key.tgid, ppid: r.ppid, startNs: r.key.startNs,
@@ -101,9 +104,13 @@ function fallbackExe(r: ProcessRecord): string | null {
   return r.execFilename?.startsWith('/') ? r.execFilename : null;
 }
 
-function liveCgroup(tgid: number): string | null {
+/** A cgroup too new for the id→path cache, read from /proc; kept only if the pid is still the
+ * record's process after the read (same start tick), so a reused pid never lends its cgroup. */
+function liveCgroup(r: ProcessRecord, clock: StartClock): string | null {
   try {
-    const line = readFileSync(`/proc/${tgid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = readFileSync(`/proc/${r.key.tgid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const ticks = parseStat(readFileSync(`/proc/${r.key.tgid}/stat`, 'utf8')).startTicks;
+    if (ticks !== clock.ticks(r.key.startNs)) return null;
     return line === undefined ? null : line.slice(3);
   } catch {
     return null;

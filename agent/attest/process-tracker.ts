@@ -1,6 +1,8 @@
 import { ProcEventSource, ProcKind, type ProcEvent } from '../kernel/index.js';
 import { ProcessTable } from './process-table.js';
 import type { StartClock } from './start-clock.js';
+import { ProcessWatchers, type ProcessChange } from './process-watchers.js';
+import type { ProcessRecord } from './process-table.js';
 import type { ProcReader, ProcSnapshot } from './proc-reader.js';
 
 /** What the tracker needs of the kernel's event stream (kernel/ProcEventSource). */
@@ -39,6 +41,7 @@ export interface ProcessTrackerOptions {
  */
 export class ProcessTracker {
   readonly table: ProcessTable;
+  readonly #watchers: ProcessWatchers;
   readonly #options: ProcessTrackerOptions;
   #events: ProcEvents | undefined;
   #since = 0n;
@@ -50,6 +53,7 @@ export class ProcessTracker {
   constructor(options: ProcessTrackerOptions) {
     this.#options = options;
     this.table = new ProcessTable(options.clock);
+    this.#watchers = new ProcessWatchers(options.clock);
   }
 
   /** Attach the tracepoints, then seed from /proc. */
@@ -65,6 +69,11 @@ export class ProcessTracker {
   sync(): void {
     this.#events?.drain();
     this.#checkLoss();
+  }
+
+  /** Tells `listener` when this process execs another program or exits (returns unwatch). */
+  watch(record: ProcessRecord, listener: (change: ProcessChange) => void): () => void {
+    return this.#watchers.watch(record, listener);
   }
 
   stats(): TrackerStats {
@@ -91,6 +100,7 @@ export class ProcessTracker {
       if (e.ktimeNs < this.#since && e.kind !== ProcKind.EXIT) continue;
       this.table.apply(e);
       this.#applied++;
+      this.#watchers.onEvent(e);
     }
     if (lost > this.#dropsSeen) this.#resync('drops');
   }
@@ -111,6 +121,7 @@ export class ProcessTracker {
       this.table.seed(s, parent ? this.#options.clock.fromTicks(parent.startTicks) : null);
     }
     if (reason === 'drops') this.#resyncs++;
+    this.#watchers.afterResync(this.table);
     this.#options.onResync?.(reason, this.table.size);
   }
 

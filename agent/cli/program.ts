@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, ReportedFailure, UsageError, describeError } from './exit-codes.js';
 import * as agent from './commands/agent.js';
+import * as api from './commands/api.js';
 import * as ca from './commands/ca.js';
+import * as entry from './commands/entry.js';
 import * as id from './commands/id.js';
 import * as ps from './commands/ps.js';
 import * as svid from './commands/svid.js';
@@ -17,7 +19,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   agent.register(program);
+  api.register(program);
   ca.register(program);
+  entry.register(program);
   id.register(program);
   ps.register(program);
   svid.register(program);

@@ -7,6 +7,10 @@ const ConfigSchema = z.object({
   /** Absent: example.org, with a warning at start (DESIGN.md). Checked as a SPIFFE trust domain. */
   trustDomain: z.string().min(1).optional(),
   stateDir: z.string().min(1).default('/var/lib/tether'),
+  /** The Workload API socket; default <stateDir>/public/agent.sock. */
+  socket: z.string().min(1).optional(),
+  /** Registration entries (YAML), watched; default <stateDir>/entries.yaml (none there: no identities). */
+  entries: z.string().min(1).optional(),
   pinDir: z.string().min(1).default('/sys/fs/bpf/tether'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   ca: z.object({
@@ -37,6 +41,8 @@ export interface ConfigFlags {
   readonly config?: string;
   readonly trustDomain?: string;
   readonly stateDir?: string;
+  readonly socket?: string;
+  readonly entries?: string;
   readonly pinDir?: string;
   readonly cgroup?: string;
   readonly logLevel?: string;
@@ -48,8 +54,11 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const base = file === undefined ? {} : readConfigFile(file);
   const layered = {
     ...base,
-    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR }),
-    ...defined({ trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel }),
+    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR, entries: env.TETHER_ENTRIES }),
+    ...defined({
+      trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel,
+      socket: flags.socket, entries: flags.entries,
+    }),
     enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };
   const parsed = ConfigSchema.safeParse(layered);

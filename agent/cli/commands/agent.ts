@@ -11,6 +11,8 @@ export function register(program: Command): void {
     .option('--config <file>', 'YAML config file (env TETHER_CONFIG); flags override it')
     .option('--trust-domain <name>', 'trust domain of every SVID (env TETHER_TRUST_DOMAIN; default example.org, with a warning)')
     .option('--state-dir <dir>', 'keys, registry and the admin socket (env TETHER_STATE_DIR; default /var/lib/tether)')
+    .option('--socket <path>', 'the Workload API socket (default <state-dir>/public/agent.sock); clients use SPIFFE_ENDPOINT_SOCKET=unix://<path>')
+    .option('--entries <file>', 'registration entries, YAML, watched (env TETHER_ENTRIES; default <state-dir>/entries.yaml)')
     .option('--pin-dir <dir>', 'where BPF programs, links and maps are pinned (env TETHER_PIN_DIR; default /sys/fs/bpf/tether)')
     .option('--cgroup <dir>', 'cgroup v2 directory cgroup programs attach to (env TETHER_CGROUP; default the v2 mount root)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)')

@@ -1,0 +1,143 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { hostTracker, SelectorSource } from '../../attest/index.js';
+import {
+  explainMatch, formatDuration, readEntriesFile, RegistryError, type Entry,
+} from '../../registry/index.js';
+import { SpiffeError, TrustDomain } from '../../spiffe/index.js';
+import { UsageError } from '../exit-codes.js';
+import { outputOption, toJson, toTable, type OutputFormat } from '../output.js';
+
+const DEFAULT_STATE_DIR = '/var/lib/tether';
+
+interface FileOptions {
+  readonly entries?: string;
+  readonly stateDir?: string;
+  readonly trustDomain?: string;
+  readonly output: OutputFormat;
+}
+
+/**
+ * `tether entry list|show|match`: the registration entries file, read in-process until the admin
+ * API exists. `match` loads the kernel tracker (root) to compute a process's selectors.
+ */
+export function register(program: Command): void {
+  const entry = program.command('entry').description('registration entries: which workloads get which SPIFFE ID');
+  withFileOptions(entry.command('list'))
+    .description('list the entries of the entries file (exit 1, with the line and reason, if it is bad)')
+    .addHelpText('after', '\nExamples:\n  tether entry list\n  tether entry list --entries ./entries.yaml --output json')
+    .action(async (opts: FileOptions) => {
+      const entries = await load(opts);
+      process.stdout.write(`${opts.output === 'json' ? toJson(entries.map(entryJson)) : toTable(entries.map(listRow), LIST_COLUMNS)}\n`);
+    });
+  withFileOptions(entry.command('show'))
+    .description('one entry by its id, or every entry with a SPIFFE ID')
+    .argument('<id>', 'an entry id (16 hex, from `entry list`) or a SPIFFE ID')
+    .addHelpText('after', '\nExamples:\n  tether entry show 3f2a9c0d11b4e8a7\n  tether entry show spiffe://example.org/web')
+    .action(async (key: string, opts: FileOptions) => {
+      const found = (await load(opts)).filter((e) => e.id === key || e.spiffeId.toString() === key);
+      if (found.length === 0) throw new RegistryError('ENTRY_NOT_FOUND', `no entry has the id or SPIFFE ID ${key}`);
+      process.stdout.write(`${opts.output === 'json' ? toJson(found.map(entryJson)) : found.map(describe).join('\n\n')}\n`);
+    });
+  withFileOptions(entry.command('match'))
+    .description('which entries a process matches, and the selectors it lacks for the rest')
+    .argument('<pid>', 'a process id on this host')
+    .addHelpText('after', '\nExamples:\n  tether entry match 4242\n  tether entry match --output json $(pidof nginx | cut -d" " -f1)')
+    .action(async (pidText: string, opts: FileOptions) => {
+      const pid = parsePid(pidText);
+      const entries = await load(opts);
+      const sha256 = entries.some((e) => e.selectors.some((s) => s.startsWith('unix:sha256:')));
+      const selectors = await selectorsOfPid(pid, sha256);
+      const explained = explainMatch(entries, new Set(selectors)).map((x) => ({
+        id: x.entry.id, spiffeId: x.entry.spiffeId.toString(), matched: x.matched, missing: x.missing,
+      }));
+      process.stdout.write(`${opts.output === 'json' ? toJson({ pid, selectors, entries: explained }) : matchTable(pid, selectors, explained)}\n`);
+    });
+}
+
+function withFileOptions(command: Command): Command {
+  return command
+    .option('--entries <file>', 'the entries file (env TETHER_ENTRIES; default <state-dir>/entries.yaml)')
+    .option('--state-dir <dir>', `the agent's state dir (env TETHER_STATE_DIR; default ${DEFAULT_STATE_DIR})`)
+    .option('--trust-domain <name>', 'also refuse entries outside this trust domain, as the agent does (env TETHER_TRUST_DOMAIN)')
+    .addOption(outputOption());
+}
+
+/** An environment variable set to "" counts as unset, as shells make it easy to do. */
+const env = (name: string): string | undefined => process.env[name] || undefined;
+
+function entriesPath(opts: FileOptions): string {
+  return opts.entries ?? env('TETHER_ENTRIES') ?? join(opts.stateDir ?? env('TETHER_STATE_DIR') ?? DEFAULT_STATE_DIR, 'entries.yaml');
+}
+
+async function load(opts: FileOptions): Promise<Entry[]> {
+  const td = opts.trustDomain ?? env('TETHER_TRUST_DOMAIN');
+  return readEntriesFile(entriesPath(opts), td === undefined ? undefined : trustDomainOf(td));
+}
+
+function trustDomainOf(name: string): TrustDomain {
+  try {
+    return TrustDomain.parse(name);
+  } catch (err) {
+    if (err instanceof SpiffeError) throw new UsageError(`--trust-domain: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+function parsePid(text: string): number {
+  const pid = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(pid) || pid < 1) throw new UsageError(`"${text}" is not a process id`);
+  return pid;
+}
+
+/** The tracker in-process, as `tether ps` does: tracepoints, a /proc scan, the events since. */
+async function selectorsOfPid(pid: number, sha256: boolean): Promise<string[]> {
+  const { tracker, describer } = hostTracker();
+  tracker.start();
+  try {
+    tracker.sync();
+    const record = tracker.table.current(pid);
+    if (record === undefined) throw new UsageError(`no process ${pid} in the process table`);
+    return await new SelectorSource({ describer, table: tracker.table }).selectorsOf(record, { sha256 });
+  } finally {
+    tracker.stop();
+  }
+}
+
+const LIST_COLUMNS = ['id', 'spiffeId', 'selectors', 'ttl', 'hint'] as const;
+
+function listRow(e: Entry): Record<string, unknown> {
+  return { id: e.id, spiffeId: e.spiffeId.toString(), selectors: e.selectors.join(','), ttl: ttls(e), hint: e.hint ?? null };
+}
+
+/** "x509/jwt", each "-" when the agent's default applies. */
+function ttls(e: Entry): string {
+  const one = (s: number | undefined): string => (s === undefined ? '-' : formatDuration(s));
+  return `${one(e.x509SvidTtlSeconds)}/${one(e.jwtSvidTtlSeconds)}`;
+}
+
+function entryJson(e: Entry): Record<string, unknown> {
+  return {
+    id: e.id, spiffeId: e.spiffeId.toString(), selectors: e.selectors, x509SvidTtlSeconds: e.x509SvidTtlSeconds ?? null,
+    jwtSvidTtlSeconds: e.jwtSvidTtlSeconds ?? null, dnsNames: e.dnsNames, hint: e.hint ?? null,
+    federatesWith: e.federatesWith.map((td) => td.name), line: e.line,
+  };
+}
+
+function describe(e: Entry): string {
+  const fields: Array<[string, readonly string[]]> = [
+    ['id', [e.id]], ['spiffeId', [e.spiffeId.toString()]], ['selectors', e.selectors],
+    ['x509SvidTtl', [e.x509SvidTtlSeconds === undefined ? '- (agent default)' : formatDuration(e.x509SvidTtlSeconds)]],
+    ['jwtSvidTtl', [e.jwtSvidTtlSeconds === undefined ? '- (agent default)' : formatDuration(e.jwtSvidTtlSeconds)]],
+    ['dnsNames', e.dnsNames], ['hint', [e.hint ?? '-']], ['federatesWith', e.federatesWith.map((td) => td.name)], ['line', [String(e.line)]],
+  ];
+  return fields.map(([name, values]) => {
+    const [first = '-', ...rest] = values;
+    return [`${`${name}:`.padEnd(15)}${first}`, ...rest.map((v) => `${' '.repeat(15)}${v}`)].join('\n');
+  }).join('\n');
+}
+
+function matchTable(pid: number, selectors: readonly string[], rows: ReadonlyArray<{ id: string; spiffeId: string; matched: boolean; missing: string[] }>): string {
+  return [`Process ${pid} has the selectors:`, ...selectors.map((s) => `  ${s}`), '',
+    toTable(rows.map((r) => ({ ...r, matched: r.matched ? 'yes' : 'no', missing: r.missing.join(',') || null })), ['id', 'spiffeId', 'matched', 'missing'])].join('\n');
+}

@@ -1,0 +1,27 @@
+/**
+ * workload/: the SPIFFE Workload API (proto/workload.proto, no package: /SpiffeWorkloadAPI/*)
+ * on a Unix socket any local process may connect to, and a client for it.
+ * Invariants: a pid alone is never trusted. Every call is attested on its own connection: our
+ * listener reads SO_PEERCRED and a pidfd from each accepted socket and tags it; grpc-js reports
+ * that server-chosen tag as the call's peer, and the call is served for the process the kernel
+ * named, attested again by the backend at the call. Streams carry full state, the first message
+ * at once; a caller's exit ends its streams Unauthenticated. Statuses come from status.ts only.
+ * Handles: each connection owns its pidfd (closed with the socket); WorkloadServer owns the
+ * listener and the socket file; close() drains, then forces.
+ * May import: attest, svid, registry (and what they reach: kernel, ca, spiffe).
+ */
+export { WorkloadError, type WorkloadErrorCode } from './errors.js';
+export type {
+  Caller, ChangeReason, ConnectionPeer, PeerPidFd, WorkloadBackend, WorkloadLog, X509SvidItem,
+} from './backend.js';
+export { WorkloadServer, DEFAULT_MAX_REQUEST_BYTES, type WorkloadServerOptions } from './server.js';
+export { IdentityBackend, type IdentityBackendOptions, type EntrySource, type BundleSource } from './identity-backend.js';
+export type { PeerCredentialsReaderLike } from './connection-tags.js';
+export { SECURITY_HEADER } from './call-context.js';
+export { toStatus, type StatusAnswer } from './status.js';
+export {
+  WorkloadClient, type FetchedJwtSvid, type FetchedX509Svid, type WorkloadClientOptions, type X509Context,
+} from './client.js';
+export { toStruct, fromStruct } from './struct.js';
+export { PROTO_LOADER_OPTIONS } from './proto-options.js';
+export { loadWorkloadApi, workloadProtoPath, type WorkloadApi } from './proto-loader.js';
