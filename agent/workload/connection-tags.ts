@@ -35,6 +35,8 @@ export interface ConnectionTagsOptions {
 
 const TAG_PREFIX = 'tether-conn-';
 
+const LISTEN_BACKLOG = 4096;
+
 export class ConnectionTags {
   readonly #options: ConnectionTagsOptions;
   readonly #byTag = new Map<string, ConnectionPeer>();
@@ -55,7 +57,9 @@ export class ConnectionTags {
     const server = createServer((socket) => this.#accept(socket, injector));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      // A burst of workloads (a node's pods starting at once) must queue, not fail with EAGAIN:
+      // Node's default backlog is 511; the kernel caps this at net.core.somaxconn.
+      server.listen({ path, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

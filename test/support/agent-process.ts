@@ -1,0 +1,67 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../agent/kernel/index.js';
+import { exited, waitFor } from './wait.js';
+
+export const TETHER_BIN = join(packageRoot(), 'build', 'agent', 'cli', 'bin.js');
+
+/**
+ * A real `tether agent run` for a test: its own state dir, socket, entries file and pin dir; no
+ * policy and no --cgroup, so it denies nothing. stop() ends it and removes what it pinned.
+ */
+export class AgentProcess {
+  readonly dir: string;
+  readonly socket: string;
+  readonly entries: string;
+  readonly pinDir: string;
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+
+  private constructor(dir: string, child: ChildProcess, pinDir: string) {
+    this.dir = dir;
+    this.socket = join(dir, 'agent.sock');
+    this.entries = join(dir, 'entries.yaml');
+    this.pinDir = pinDir;
+    this.child = child;
+    child.stdout?.on('data', (b: Buffer) => { this.stdout += b.toString(); });
+    child.stderr?.on('data', (b: Buffer) => { this.stderr += b.toString(); });
+  }
+
+  /** Starts an agent on `entriesYaml` and resolves once it serves. */
+  static async start(entriesYaml: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'tether-agent-'));
+    chmodSync(dir, 0o755); // other uids reach the socket inside
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(dir, 'entries.yaml'), entriesYaml);
+    const pinDir = `/sys/fs/bpf/tether-test-${process.pid}-${Date.now() % 100000}`;
+    const child = spawn(process.execPath, [TETHER_BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
+      '--socket', join(dir, 'agent.sock'), '--entries', join(dir, 'entries.yaml'), '--pin-dir', pinDir, ...extraArgs],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    const agent = new AgentProcess(dir, child, pinDir);
+    try {
+      await waitFor('the agent to serve', () => agent.stdout.includes('serving the Workload API') || (child.exitCode !== null && (() => {
+        throw new Error(`the agent exited: ${agent.stderr.slice(-500)}`);
+      })()) || undefined, 30_000);
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+    return agent;
+  }
+
+  get address(): string {
+    return `unix://${this.socket}`;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null) {
+      this.child.kill('SIGTERM');
+      await exited(this.child);
+    }
+    spawnSync(process.execPath, [TETHER_BIN, 'uninstall', '--pin-dir', this.pinDir]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
