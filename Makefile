@@ -121,6 +121,7 @@ test-vm:
 bench: build
 	$(NODE) $(BUILD)/bench/exec-storm.js
 	$(NODE) $(BUILD)/bench/mint.js
+	$(NODE) $(BUILD)/bench/workload-api.js
 
 clean:
 	rm -rf $(BUILD) native/build bpf/include/vmlinux.h

@@ -1,43 +1,33 @@
 /**
  * bench/workload-api: a real agent (bench-agent.ts) answering 1, 100 and 1,000 concurrent
- * connections. Per level: the first FetchX509SVID response on each new connection, then one
- * FetchJWTSVID on each, beside a baseline of the same calls on as many new connections without
- * the security header (refused INVALID_ARGUMENT before attestation: gRPC and the connection's
- * SO_PEERCRED/pidfd tag, no attestation, no SVID). Then exec of a new workload (python3 with
- * grpcio) to its first X509-SVID, beside the same script refused. Root only (the agent loads BPF).
+ * connections. Per level, c new connections: the first FetchX509SVID response on each, then one
+ * FetchJWTSVID on each; baseline: the same calls on c other new connections without the security
+ * header (refused INVALID_ARGUMENT before attestation: gRPC and the connection's SO_PEERCRED and
+ * pidfd tag only). Both through the same raw grpc-js client, so the ratio is attestation and the
+ * SVID answer; WorkloadClient (which also parses and checks the response) in a row of its own.
+ * Then exec of a new workload (python-workload.ts) to its first X509-SVID. Root only.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { availableParallelism, cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metadata, credentials, status as Status } from '@grpc/grpc-js';
-import { WorkloadClient, loadWorkloadApi, type WorkloadApi } from '../agent/workload/index.js';
+import { Metadata, credentials, status as Status, type ServiceError } from '@grpc/grpc-js';
+import { SECURITY_HEADER, WorkloadClient, loadWorkloadApi, type WorkloadApi } from '../agent/workload/index.js';
 import { BenchAgent } from './bench-agent.js';
+import { PYTHON, execToSvid, type ExecRun, type ExecRuns } from './python-workload.js';
 
 const LEVELS = [1, 100, 1000] as const;
-const SAMPLES_AT_ONE = 50; // level 1 is sequential rounds of one connection
+/** Rounds a level: its c connections are opened again each round (level 1: one after another). */
+const ROUNDS: Record<(typeof LEVELS)[number], number> = { 1: 50, 100: 4, 1000: 2 };
 const EXEC_RUNS = 20;
 const AUDIENCE = ['bench'];
+const BENCH_ID = 'spiffe://bench.example/bench';
 const TIMEOUT_MS = 60_000;
-const PYTHON = realpathSync('/usr/bin/python3'); // Debian's, with python3-grpcio
-// argv: socket, "1" to send the security header. Prints: result, seconds in the call, seconds since start.
-const SCRIPT = `import time; t0 = time.monotonic()
-import sys, grpc
-t1 = time.monotonic()
-ch = grpc.insecure_channel("unix:" + sys.argv[1])
-fetch = ch.unary_stream("/SpiffeWorkloadAPI/FetchX509SVID", request_serializer=lambda b: b, response_deserializer=lambda b: b)
-try:
-    r = "ok" if len(next(fetch(b"", metadata=[("workload.spiffe.io", "true")] if sys.argv[2] == "1" else [], timeout=30))) > 0 else "empty"
-except grpc.RpcError as e:
-    r = e.code().name
-t2 = time.monotonic()
-print(r, t2 - t1, t2 - t0, flush=True)
-ch.close()`;
 
 type RawClient = InstanceType<WorkloadApi['Client']>;
+type Step<C> = (client: C) => Promise<unknown>;
 interface Timed { readonly asked: number; readonly ms: number[]; readonly failures: Map<string, number>; readonly wallMs: number; readonly agentCpuMs: number; readonly benchCpuMs: number }
 interface Pair { readonly real: Timed; readonly base: Timed }
-interface Level { readonly c: number; readonly x509: Pair; readonly jwt: Pair }
+interface Level { readonly c: number; readonly rounds: number; readonly x509: Pair; readonly jwt: Pair; readonly ours: Timed }
 
 /** Starts every call at once; each is timed from its own start. Failures are counted by message. */
 async function concurrently(agent: BenchAgent, calls: ReadonlyArray<() => Promise<unknown>>): Promise<Timed> {
@@ -49,7 +39,7 @@ async function concurrently(agent: BenchAgent, calls: ReadonlyArray<() => Promis
       await call();
       return performance.now() - t;
     } catch (err) {
-      const key = String(err instanceof Error ? err.message : err).slice(0, 120);
+      const key = (err instanceof Error ? err.message : String(err)).slice(0, 120);
       failures.set(key, (failures.get(key) ?? 0) + 1);
       return undefined;
     }
@@ -59,38 +49,54 @@ async function concurrently(agent: BenchAgent, calls: ReadonlyArray<() => Promis
     agentCpuMs: agent.cpuMs() - agentCpu, benchCpuMs: (used.user + used.system) / 1000 };
 }
 
-/** A call without the security header, which the agent must refuse INVALID_ARGUMENT. */
-function refused(err: { code?: number; message: string } | null, resolve: () => void, reject: (e: Error) => void): void {
-  if (err?.code === Status.INVALID_ARGUMENT) resolve();
-  else reject(new Error(err === null ? 'answered without the security header' : err.message));
+/** With the header: an answer for BENCH_ID. Without: refused INVALID_ARGUMENT. */
+function settle(attest: boolean, err: ServiceError | null, id: string | undefined, resolve: () => void, reject: (e: Error) => void): void {
+  if (attest ? err === null && id === BENCH_ID : err?.code === Status.INVALID_ARGUMENT) resolve();
+  else reject(new Error(err?.message ?? `answered for ${id}${attest ? '' : ' without the security header'}`));
 }
 
-function refusedX509(client: RawClient): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = client.FetchX509SVID({}, new Metadata(), { deadline: Date.now() + TIMEOUT_MS });
-    call.on('data', () => { call.cancel(); refused(null, resolve, reject); });
-    call.on('error', (err) => refused(err, resolve, reject));
+function options(attest: boolean): [Metadata, { deadline: number }] {
+  const metadata = new Metadata();
+  if (attest) metadata.set(SECURITY_HEADER, 'true');
+  return [metadata, { deadline: Date.now() + TIMEOUT_MS }];
+}
+
+function firstX509(attest: boolean): Step<RawClient> {
+  return (client) => new Promise<void>((resolve, reject) => {
+    let done = false;
+    const call = client.FetchX509SVID({}, ...options(attest));
+    call.on('data', (m: { svids: Array<{ spiffe_id: string }> }) => {
+      done = true;
+      call.cancel();
+      settle(attest, null, m.svids[0]?.spiffe_id, resolve, reject);
+    });
+    call.on('error', (err: ServiceError) => { if (!done) settle(attest, err, undefined, resolve, reject); });
+    call.on('end', () => { if (!done) reject(new Error('the stream ended before its first message')); });
   });
 }
 
-function refusedJwt(client: RawClient): Promise<void> {
-  return new Promise((resolve, reject) => {
-    client.FetchJWTSVID({ audience: AUDIENCE }, new Metadata(), { deadline: Date.now() + TIMEOUT_MS }, (err) => refused(err, resolve, reject));
+function jwt(attest: boolean): Step<RawClient> {
+  return (client) => new Promise<void>((resolve, reject) => {
+    client.FetchJWTSVID({ audience: AUDIENCE }, ...options(attest), (err, m) => settle(attest, err, m?.svids[0]?.spiffe_id, resolve, reject));
   });
 }
 
-/** c new connections: the first call on each (X509), then one more on each that answered (JWT).
- * Clients are built before the clock starts (grpc-js connects at the first call). */
-async function connections<C extends { close(): void }>(
-  agent: BenchAgent, c: number, open: () => C, x509: (client: C) => Promise<unknown>, jwt: (client: C) => Promise<unknown>,
-): Promise<[Timed, Timed]> {
-  const clients = Array.from({ length: c }, open);
-  const answered: C[] = [];
+/** c new connections (built before the clock starts: grpc-js connects at the first call); each
+ * step runs on every connection that answered the steps before it; then all are closed. */
+async function connections<C extends { close(): void }>(agent: BenchAgent, c: number, open: () => C, steps: ReadonlyArray<Step<C>>): Promise<Timed[]> {
+  const all = Array.from({ length: c }, open);
+  let clients = all;
+  const out: Timed[] = [];
   try {
-    const first = await concurrently(agent, clients.map((client) => async () => { await x509(client); answered.push(client); }));
-    return [first, await concurrently(agent, answered.map((client) => () => jwt(client)))];
+    for (const step of steps) {
+      const answered: C[] = [];
+      out.push(await concurrently(agent, clients.map((client) => async () => { await step(client); answered.push(client); })));
+      clients = answered;
+    }
+    return out;
   } finally {
-    for (const client of clients) client.close();
+    for (const client of all) client.close();
+    await sleep(c === 1 ? 10 : 1000); // the agent drops the closed connections
   }
 }
 
@@ -101,56 +107,25 @@ function merge(runs: readonly Timed[]): Timed {
   return { asked: sum((r) => r.asked), ms: runs.flatMap((r) => r.ms), failures, wallMs: sum((r) => r.wallMs), agentCpuMs: sum((r) => r.agentCpuMs), benchCpuMs: sum((r) => r.benchCpuMs) };
 }
 
-async function level(agent: BenchAgent, api: WorkloadApi, c: number, rounds = c === 1 ? SAMPLES_AT_ONE : 1): Promise<Level> {
-  const runs: Array<[Timed, Timed, Timed, Timed]> = [];
-  const address = `unix://${agent.socket}`;
+async function level(agent: BenchAgent, api: WorkloadApi, c: number, rounds: number): Promise<Level> {
+  const raw = (): RawClient => new api.Client(`unix:${agent.socket}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const ours = (): WorkloadClient => new WorkloadClient({ address: `unix://${agent.socket}`, timeoutMs: TIMEOUT_MS });
+  const pass = (attest: boolean): Promise<Timed[]> => connections(agent, c, raw, [firstX509(attest), jwt(attest)]);
+  const runs: Timed[][] = [];
   for (let round = 0; round < rounds; round++) {
-    const base = await connections(agent, c, () => new api.Client(`unix:${agent.socket}`, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }), refusedX509, refusedJwt);
-    const real = await connections(agent, c, () => new WorkloadClient({ address, timeoutMs: TIMEOUT_MS }), (w) => w.fetchX509(), (w) => w.fetchJwt(AUDIENCE));
-    runs.push([...real, ...base]);
-    await sleep(c === 1 ? 20 : 1000); // let the agent drop the closed connections
+    const realFirst = round % 2 === 1; // alternate, so neither side always runs on a fresher agent
+    const first = await pass(realFirst);
+    const second = await pass(!realFirst);
+    const [real, base] = realFirst ? [first, second] : [second, first];
+    runs.push([...real, ...base, ...await connections(agent, c, ours, [(w) => w.fetchX509()])]);
   }
   const pick = (i: number): Timed => merge(runs.map((r) => r[i] as Timed));
-  return { c, x509: { real: pick(0), base: pick(2) }, jwt: { real: pick(1), base: pick(3) } };
-}
-
-interface ExecRun { readonly result: string; readonly spawnToLineMs: number; readonly callMs: number }
-
-/** One fresh python3 process: from spawn() to its first line, and its own timing of the call. */
-function execOnce(socket: string, attest: boolean): Promise<ExecRun> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(PYTHON, ['-c', SCRIPT, socket, attest ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    let line: ExecRun | undefined;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (line !== undefined || !out.includes('\n')) return;
-      const [result = '', call = 'NaN'] = out.split(/\s+/);
-      line = { result, spawnToLineMs: performance.now() - t0, callMs: Number(call) * 1000 };
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => (line !== undefined ? resolve(line) : reject(new Error(`python3 exited with ${code} and no line`))));
-  });
-}
-
-async function execToSvid(socket: string): Promise<{ real: ExecRun[]; base: ExecRun[] }> {
-  await execOnce(socket, true); // warm the page cache: not reported
-  const real: ExecRun[] = [];
-  const base: ExecRun[] = [];
-  for (let i = 0; i < EXEC_RUNS; i++) {
-    real.push(await execOnce(socket, true));
-    base.push(await execOnce(socket, false));
-  }
-  return { real, base };
+  return { c, rounds, x509: { real: pick(0), base: pick(2) }, jwt: { real: pick(1), base: pick(3) }, ours: pick(4) };
 }
 
 const num = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const ms = (n: number | undefined): string => (n === undefined ? '–' : `${num(n, n < 10 ? 2 : 1)} ms`);
-
-function quantile(sorted: readonly number[], q: number): number | undefined {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-}
+const quantile = (sorted: readonly number[], q: number): number | undefined => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 
 function row(measure: string, values: readonly number[], baseline: readonly number[], asked: number): string {
   const s = [...values].sort((a, b) => a - b);
@@ -161,12 +136,13 @@ function row(measure: string, values: readonly number[], baseline: readonly numb
   return `| ${measure} | ${ms(p50)} | ${ms(quantile(s, 0.99))} | ${ms(s.at(-1))} | ${ms(b50)} | ${ratio} |`;
 }
 
-function latencyTable(levels: readonly Level[], exec: { real: ExecRun[]; base: ExecRun[] }): string[] {
+function latencyTable(levels: readonly Level[], exec: ExecRuns): string[] {
   const out = ['| measure | p50 | p99 | max | baseline p50 | ratio |', '|---|---|---|---|---|---|'];
-  for (const { c, x509, jwt } of levels) {
-    const at = c === 1 ? `1 connection (${SAMPLES_AT_ONE} in turn)` : `${num(c)} connections at once`;
+  for (const { c, rounds, x509, jwt, ours } of levels) {
+    const at = c === 1 ? `1 connection (${rounds} in turn)` : `${num(c)} connections at once (${rounds} rounds)`;
     out.push(row(`first FetchX509SVID response on a new connection, ${at}`, x509.real.ms, x509.base.ms, x509.real.asked));
     out.push(row(`FetchJWTSVID on those connections, ${at}`, jwt.real.ms, jwt.base.ms, jwt.real.asked));
+    out.push(row(`… the first X509 through WorkloadClient.fetchX509() (parses the certificates), ${at}`, ours.ms, x509.base.ms, ours.asked));
   }
   const ok = (runs: ExecRun[], result: string): ExecRun[] => runs.filter((r) => r.result === result);
   const [real, base] = [ok(exec.real, 'ok'), ok(exec.base, 'INVALID_ARGUMENT')];
@@ -187,42 +163,39 @@ function throughputTable(levels: readonly Level[]): string[] {
   return out;
 }
 
-function failureNotes(levels: readonly Level[], exec: { real: ExecRun[]; base: ExecRun[] }, agent: BenchAgent): string[] {
+function failureNotes(levels: readonly Level[], exec: ExecRuns, agent: BenchAgent): string[] {
   const notes: string[] = [];
-  for (const { c, x509, jwt } of levels) {
-    for (const [what, t] of [['X509', x509.real], ['X509 baseline', x509.base], ['JWT', jwt.real], ['JWT baseline', jwt.base]] as const) {
-      for (const [message, n] of t.failures) notes.push(`- ${num(c)} connections, ${what}: ${n} failed: ${message}`);
-    }
+  for (const { c, x509, jwt, ours } of levels) {
+    const passes = [['X509', x509.real], ['X509 baseline', x509.base], ['JWT', jwt.real], ['JWT baseline', jwt.base], ['WorkloadClient X509', ours]] as const;
+    for (const [what, t] of passes) for (const [message, n] of t.failures) notes.push(`- ${num(c)} connections, ${what}: ${n} failed: ${message}`);
   }
-  const odd = [...exec.real.filter((r) => r.result !== 'ok'), ...exec.base.filter((r) => r.result !== 'INVALID_ARGUMENT')];
-  for (const r of odd) notes.push(`- python3 run answered ${r.result}`);
+  for (const r of [...exec.real.filter((r) => r.result !== 'ok'), ...exec.base.filter((r) => r.result !== 'INVALID_ARGUMENT')]) notes.push(`- a python3 run answered ${r.result}`);
   for (const [message, n] of agent.complaints()) notes.push(`- the agent logged ${n}× (warn or worse): ${message}`);
   return notes.length === 0 ? ['No call failed; the agent logged no warning.'] : ['Failures and agent warnings:', ...notes];
 }
 
-function openFilesLimit(): number {
-  return Number(/^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
-}
+const openFilesLimit = (): number => Number(/^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
 
 async function main(): Promise<void> {
-  const need = 2 * Math.max(...LEVELS) + 100; // each client's socket, both ends in one host; Node raises soft to hard
+  const need = 2 * Math.max(...LEVELS) + 100; // both ends of every connection on this host (Node raises soft to hard)
   if (openFilesLimit() < need) throw new Error(`open files limit ${openFilesLimit()} < ${need}: run under \`prlimit --nofile=65536\``);
   const agent = new BenchAgent();
   try {
     const uid = `unix:uid:${process.getuid?.() ?? 0}`;
     await agent.start('bench.example', [
-      { spiffeId: 'spiffe://bench.example/bench', selectors: [uid, `unix:path:${realpathSync(process.execPath)}`] },
+      { spiffeId: BENCH_ID, selectors: [uid, `unix:path:${realpathSync(process.execPath)}`] },
       { spiffeId: 'spiffe://bench.example/python', selectors: [uid, `unix:path:${PYTHON}`] },
     ]);
     const api = loadWorkloadApi();
     await level(agent, api, 1, 3); // warm-up: mints the X509-SVID and the JWT-SVID; not reported
     const levels: Level[] = [];
-    for (const c of LEVELS) levels.push(await level(agent, api, c));
-    const exec = await execToSvid(agent.socket);
+    for (const c of LEVELS) levels.push(await level(agent, api, c, ROUNDS[c]));
+    const exec = await execToSvid(agent.socket, EXEC_RUNS);
     console.log([...latencyTable(levels, exec), '', ...throughputTable(levels), '',
-      `All connections from this one process (pid ${process.pid}), each attested on its own: ${LEVELS.map((n) => num(n)).join(', ')} per level, ` +
-        'baseline first, then the real calls; SVIDs come from the agent\'s caches (one entry, one audience: minted in the warm-up). ' +
-        `X509 rows include the client's parsing of the response. Open files limit: bench ${openFilesLimit()}, agent ${agent.openFilesLimit()}.`,
+      `Every connection is from this one process (pid ${process.pid}) and attested on its own: ${LEVELS.map((n) => num(n)).join(', ')} a level, ` +
+        'baseline and real calls in alternating order, then WorkloadClient. The SVIDs come from the agent\'s caches (one entry, one audience: minted ' +
+        'in the warm-up; bench/mint for minting). Agent and bench share the cores: bench CPU is the clients\' side. ' +
+        `Open files limit: bench ${openFilesLimit()}, agent ${agent.openFilesLimit()}.`,
       ...failureNotes(levels, exec, agent), '',
       `Machine: nproc ${availableParallelism()} (${cpus()[0]?.model ?? '?'}), Linux ${release()}, Node ${process.version}, ${PYTHON}; ${new Date().toISOString()}.`,
     ].join('\n'));

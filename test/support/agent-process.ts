@@ -31,7 +31,7 @@ export class AgentProcess {
   }
 
   /** Starts an agent on `entriesYaml` and resolves once it serves. */
-  static async start(entriesYaml: string, extraArgs: readonly string[] = []): Promise<AgentProcess> {
+  static async start(entriesYaml: string, extraArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<AgentProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'tether-agent-'));
     chmodSync(dir, 0o755); // other uids reach the socket inside
     const { writeFileSync } = await import('node:fs');
@@ -44,7 +44,7 @@ export class AgentProcess {
     try {
       await waitFor('the agent to serve', () => agent.stdout.includes('serving the Workload API') || (child.exitCode !== null && (() => {
         throw new Error(`the agent exited: ${agent.stderr.slice(-500)}`);
-      })()) || undefined, 30_000);
+      })()) || undefined, startTimeoutMs);
     } catch (err) {
       await agent.stop();
       throw err;

@@ -82,3 +82,21 @@ describe('on Debian 6.1 (vm-run)', () => {
     }
   });
 });
+
+describe('the Workload API on 6.1 (pidfd_open in place of SO_PEERPIDFD)', () => {
+  it('attests a caller and serves its SVID', async () => {
+    const { AgentProcess } = await import('../support/agent-process.js');
+    const { WorkloadClient } = await import('../../agent/workload/index.js');
+    const node = realpathSync(process.execPath);
+    const agent = await AgentProcess.start(`entries:\n  - spiffeId: spiffe://example.org/vm\n    selectors: ["unix:uid:0", "unix:path:${node}"]\n`, [], 240_000);
+    const client = new WorkloadClient({ address: agent.address, timeoutMs: 120_000 });
+    try {
+      const x509 = await client.fetchX509();
+      expect(x509.svids.map((s) => s.spiffeId.toString())).toEqual(['spiffe://example.org/vm']);
+      expect(agent.stderr).toContain('SO_PEERPIDFD is not supported');
+    } finally {
+      client.close();
+      await agent.stop();
+    }
+  });
+});
