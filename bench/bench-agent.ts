@@ -13,7 +13,7 @@ const READY = 'tether agent: serving the Workload API';
 const TICKS_PER_SECOND = 100; // USER_HZ
 
 export interface BenchEntry { readonly spiffeId: string; readonly selectors: readonly string[] }
-interface LogLine { readonly level?: number; readonly msg?: string }
+interface LogLine { readonly level?: number; readonly msg?: string; readonly code?: string; readonly err?: { readonly message?: string } }
 
 export class BenchAgent {
   readonly dir = mkdtempSync(join(tmpdir(), 'tether-bench-'));
@@ -52,13 +52,14 @@ export class BenchAgent {
     return /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${this.pid}/limits`, 'utf8'))?.[1] ?? '?';
   }
 
-  /** The agent's warnings and errors so far, by message. */
+  /** The agent's warnings and errors so far, by message (numbers as N). */
   complaints(): Map<string, number> {
     const out = new Map<string, number>();
     for (const line of readFileSync(this.#log, 'utf8').split('\n')) {
       if (!line.startsWith('{')) continue;
-      const { level, msg } = JSON.parse(line) as LogLine;
-      if ((level ?? 0) >= 40) out.set(msg ?? line, (out.get(msg ?? line) ?? 0) + 1);
+      const { level, msg, code, err } = JSON.parse(line) as LogLine;
+      const key = [msg ?? line, code, err?.message?.replace(/\d+/g, 'N')].filter((p) => p !== undefined).join(': ');
+      if ((level ?? 0) >= 40) out.set(key, (out.get(key) ?? 0) + 1);
     }
     return out;
   }

@@ -32,7 +32,14 @@ export function workloadProtoPath(): string {
 /** Loads the .proto with the options the generated types were made with (proto-options.ts).
  * google/protobuf/struct.proto comes from protobufjs's bundled well-known types. */
 export function loadWorkloadApi(protoPath: string = workloadProtoPath()): WorkloadApi {
+  // The parsed definition is immutable and costs ~2 ms to build: one per proto file per process.
+  const cached = loaded.get(protoPath);
+  if (cached) return cached;
   const definition = loadSync(protoPath, { ...PROTO_LOADER_OPTIONS, includeDirs: [dirname(protoPath)] });
   const api = loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-  return { service: api.SpiffeWorkloadAPI.service, Client: api.SpiffeWorkloadAPI };
+  const out = { service: api.SpiffeWorkloadAPI.service, Client: api.SpiffeWorkloadAPI };
+  loaded.set(protoPath, out);
+  return out;
 }
+
+const loaded = new Map<string, WorkloadApi>();

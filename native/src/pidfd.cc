@@ -22,7 +22,9 @@ Napi::Value pidfdOpen(const Napi::CallbackInfo& info) {
 // A pidfd polls readable once its process has exited.
 Napi::Value pidfdAlive(const Napi::CallbackInfo& info) {
   pollfd p{ArgFd(info, 0, "fd"), POLLIN, 0};
-  int n = poll(&p, 1, 0);
+  int n;
+  do n = poll(&p, 1, 0);  // never restarted after a signal handler (SA_RESTART does not apply)
+  while (n < 0 && errno == EINTR);
   if (n < 0) throw SystemError(info.Env(), errno, "poll");
   if (p.revents & POLLNVAL) throw SystemError(info.Env(), EBADF, "poll");
   return Napi::Boolean::New(info.Env(), !(p.revents & POLLIN));
