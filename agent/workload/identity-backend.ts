@@ -45,6 +45,7 @@ interface AttestedCaller extends Caller {
 export class IdentityBackend implements WorkloadBackend {
   readonly #o: IdentityBackendOptions;
   readonly #now: () => Date;
+  readonly #matched = new WeakMap<ConnectionPeer, ProcessRecord['key']>();
 
   constructor(options: IdentityBackendOptions) {
     this.#o = options;
@@ -54,9 +55,16 @@ export class IdentityBackend implements WorkloadBackend {
   async identify(peer: ConnectionPeer): Promise<Caller> {
     this.#o.tracker.sync(); // the events written so far, so a fresh exec is in the table
     if (!peer.pidfd.alive()) throw new WorkloadError('CALLER_GONE', `process ${peer.pid} exited`);
-    const record = this.#o.tracker.table.current(peer.pid);
-    if (!record || !this.#isRecordOf(record, peer.pid)) {
-      throw new WorkloadError('ATTESTATION_FAILED', `process ${peer.pid} is not (yet) in the process table`);
+    // A connection's process, once matched to its record, stays that record while its pidfd
+    // lives (a live process keeps its pid): later calls on the connection skip /proc.
+    const known = this.#matched.get(peer);
+    let record = known === undefined ? undefined : this.#o.tracker.table.get(known);
+    if (!record) {
+      record = this.#o.tracker.table.current(peer.pid);
+      if (!record || !this.#isRecordOf(record, peer.pid)) {
+        throw new WorkloadError('ATTESTATION_FAILED', `process ${peer.pid} is not (yet) in the process table`);
+      }
+      this.#matched.set(peer, record.key);
     }
     const caller: AttestedCaller = { peer, record, description: `pid ${peer.pid} (${record.comm}) uid ${record.uid}` };
     return caller;
