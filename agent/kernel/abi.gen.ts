@@ -6,7 +6,33 @@ export const LAYOUT = {
   tether_proc_event: { size: 352, fields: { kind: 0, tgid: 4, pid: 8, ppid: 12, start_ns: 16, parent_start_ns: 24, cgroup_id: 32, exe_ino: 40, ktime_ns: 48, lost: 56, exe_dev: 64, uid: 68, gid: 72, exit_code: 76, comm: 80, filename: 96 } },
   tether_err_key: { size: 8, fields: { file: 0, line: 2, err: 4 } },
   tether_proc_config: { size: 8, fields: { wakeup_bytes: 0, _pad: 4 } },
+  tether_proc_identity: { size: 16, fields: { id: 0, _pad: 4, start_ns: 8 } },
+  tether_policy_key: { size: 12, fields: { src: 0, dst: 4, port: 8, generation: 10, _pad: 11 } },
+  tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, _pad: 4 } },
 } as const;
+
+/** enum tether_mode */
+export const Mode = {
+  ENFORCE: 0,
+  AUDIT: 1,
+} as const;
+export type Mode = (typeof Mode)[keyof typeof Mode];
+
+/** enum tether_unidentified */
+export const Unidentified = {
+  ALLOW: 0,
+  DENY: 1,
+} as const;
+export type Unidentified = (typeof Unidentified)[keyof typeof Unidentified];
+
+/** enum tether_verdict */
+export const Verdict = {
+  ALLOW: 0,
+  DENY: 1,
+  AUDIT: 2,
+  MAX: 3,
+} as const;
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
 /** enum tether_proc_kind */
 export const ProcKind = {
@@ -35,6 +61,7 @@ export type Err = (typeof Err)[keyof typeof Err];
 /** enum tether_file_id */
 export const FileId = {
   PROC: 1,
+  SOCK: 2,
 } as const;
 export type FileId = (typeof FileId)[keyof typeof FileId];
 
@@ -139,5 +166,74 @@ export function decodeProcConfig(buf: Buffer, offset = 0): ProcConfig {
 export function encodeProcConfig(value: ProcConfig): Buffer {
   const buf = Buffer.alloc(8);
   buf.writeUInt32LE(value.wakeupBytes, 0);
+  return buf;
+}
+
+/** struct tether_proc_identity (16 bytes) */
+export interface ProcIdentity {
+  readonly id: number;
+  readonly startNs: bigint;
+}
+export function decodeProcIdentity(buf: Buffer, offset = 0): ProcIdentity {
+  if (buf.length < offset + 16) throw new RangeError(`tether_proc_identity: need 16 bytes at ${offset}, have ${buf.length}`);
+  return {
+    id: buf.readUInt32LE(offset + 0),
+    startNs: buf.readBigUInt64LE(offset + 8),
+  };
+}
+export function encodeProcIdentity(value: ProcIdentity): Buffer {
+  const buf = Buffer.alloc(16);
+  buf.writeUInt32LE(value.id, 0);
+  buf.writeBigUInt64LE(value.startNs, 8);
+  return buf;
+}
+
+/** struct tether_policy_key (12 bytes) */
+export interface PolicyKey {
+  readonly src: number;
+  readonly dst: number;
+  readonly port: number;
+  readonly generation: number;
+}
+export function decodePolicyKey(buf: Buffer, offset = 0): PolicyKey {
+  if (buf.length < offset + 12) throw new RangeError(`tether_policy_key: need 12 bytes at ${offset}, have ${buf.length}`);
+  return {
+    src: buf.readUInt32LE(offset + 0),
+    dst: buf.readUInt32LE(offset + 4),
+    port: buf.readUInt16LE(offset + 8),
+    generation: buf.readUInt8(offset + 10),
+  };
+}
+export function encodePolicyKey(value: PolicyKey): Buffer {
+  const buf = Buffer.alloc(12);
+  buf.writeUInt32LE(value.src, 0);
+  buf.writeUInt32LE(value.dst, 4);
+  buf.writeUInt16LE(value.port, 8);
+  buf.writeUInt8(value.generation, 10);
+  return buf;
+}
+
+/** struct tether_sock_config (8 bytes) */
+export interface SockConfig {
+  readonly mode: number;
+  readonly unidentified: number;
+  readonly generation: number;
+  readonly enabled: number;
+}
+export function decodeSockConfig(buf: Buffer, offset = 0): SockConfig {
+  if (buf.length < offset + 8) throw new RangeError(`tether_sock_config: need 8 bytes at ${offset}, have ${buf.length}`);
+  return {
+    mode: buf.readUInt8(offset + 0),
+    unidentified: buf.readUInt8(offset + 1),
+    generation: buf.readUInt8(offset + 2),
+    enabled: buf.readUInt8(offset + 3),
+  };
+}
+export function encodeSockConfig(value: SockConfig): Buffer {
+  const buf = Buffer.alloc(8);
+  buf.writeUInt8(value.mode, 0);
+  buf.writeUInt8(value.unidentified, 1);
+  buf.writeUInt8(value.generation, 2);
+  buf.writeUInt8(value.enabled, 3);
   return buf;
 }

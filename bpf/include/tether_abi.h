@@ -45,6 +45,7 @@ enum tether_err {
 /* Source files that count errors (FILE_ID in each .bpf.c). */
 enum tether_file_id {
 	TETHER_FILE_PROC = 1,
+	TETHER_FILE_SOCK = 2,
 };
 
 /* One process event. `start_ns` is the thread-group leader's task->start_boottime: with the
@@ -70,6 +71,54 @@ struct tether_proc_event {
 	char filename[TETHER_FILENAME_LEN];	/* bprm->filename on exec, as the caller wrote it */
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_proc_event) == 352);
+
+/* A process's identity number as the kernel keeps it (sock.bpf.c's proc_identity, keyed by tgid):
+ * valid only while the task's leader start time is `start_ns`, so a reused pid is unidentified. */
+struct tether_proc_identity {
+	__u32 id;		/* 0: no identity */
+	__u8 _pad[4];
+	__u64 start_ns;
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_proc_identity) == 16);
+
+/* One allowed (source identity, destination identity, port) of one policy generation; port 0
+ * allows every port. Two generations let a new policy be written whole, then switched to at once. */
+struct tether_policy_key {
+	__u32 src;
+	__u32 dst;
+	__u16 port;		/* host order */
+	__u8 generation;	/* 0 or 1: which policy this rule belongs to */
+	__u8 _pad;
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_policy_key) == 12);
+
+/* Runtime settings of sock.bpf.c (a one-entry array): switched as a whole. */
+struct tether_sock_config {
+	__u8 mode;		/* enum tether_mode */
+	__u8 unidentified;	/* enum tether_unidentified */
+	__u8 generation;	/* the policy generation in force */
+	__u8 enabled;		/* 0: no policy loaded: allow everything, report nothing */
+	__u8 _pad[4];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_sock_config) == 8);
+
+enum tether_mode {
+	TETHER_MODE_ENFORCE = 0,
+	TETHER_MODE_AUDIT = 1,
+};
+
+enum tether_unidentified {
+	TETHER_UNIDENTIFIED_ALLOW = 0,
+	TETHER_UNIDENTIFIED_DENY = 1,
+};
+
+/* Indexes of the per-CPU `verdicts` array. */
+enum tether_verdict {
+	TETHER_VERDICT_ALLOW = 0,
+	TETHER_VERDICT_DENY = 1,
+	TETHER_VERDICT_AUDIT = 2,	/* would have been denied; allowed in audit mode */
+	TETHER_VERDICT_MAX = 3,
+};
 
 /* bpf/proc.bpf.c's load-time settings (.rodata.config, set between open and load). */
 struct tether_proc_config {

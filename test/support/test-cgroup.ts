@@ -31,8 +31,8 @@ export class TestCgroup {
   }
 
   /** Starts `argv` inside this cgroup: a shell moves itself in, then execs the command. */
-  spawn(argv: readonly string[]): ChildProcess {
-    return spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.path, ...argv], { stdio: 'ignore' });
+  spawn(argv: readonly string[], stdio: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+    return spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', this.path, ...argv], { stdio });
   }
 
   pids(): number[] {

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/* Identity-bound connects: cgroup/connect4 finds the caller's identity (proc_identity, checked
+ * against the task's start time), the destination's (the identity listening on that local port),
+ * and allows only what the policy generation in force allows. Attached at the agent's --cgroup
+ * (never the v2 root in tests), it acts only on that subtree; with no policy it allows all. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tether_abi.h"
+
+#define FILE_ID TETHER_FILE_SOCK
+#include "lib/errors.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);			/* tgid */
+	__type(value, struct tether_proc_identity);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} proc_identity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);			/* local TCP port, host order */
+	__type(value, __u32);			/* identity listening there */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);		/* two generations of 65,536 rules */
+	__type(key, struct tether_policy_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tether_sock_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TETHER_VERDICT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} verdicts SEC(".maps");
+
+static __always_inline void count_verdict(__u32 verdict)
+{
+	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
+
+	if (n)
+		*n += 1;
+}
+
+/* The caller's identity, or 0: an entry left by an earlier process of this pid does not count. */
+static __always_inline __u32 caller_identity(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tether_proc_identity *pi = bpf_map_lookup_elem(&proc_identity, &tgid);
+	struct task_struct *task;
+
+	if (!pi)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(task, group_leader, start_boottime) != pi->start_ns)
+		return 0;
+	return pi->id;
+}
+
+static __always_inline int allowed(__u32 src, __u32 dst, __u16 port, __u8 generation)
+{
+	struct tether_policy_key key = { .src = src, .dst = dst, .port = port, .generation = generation };
+
+	if (bpf_map_lookup_elem(&policy, &key))
+		return 1;
+	key.port = 0;	/* a rule for every port */
+	return bpf_map_lookup_elem(&policy, &key) != 0;
+}
+
+SEC("cgroup/connect4")
+int handle_connect4(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0, src, *dst;
+	struct tether_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &zero);
+	__u32 port;
+	int ok;
+
+	/* Read once: the whole decision uses one policy generation, never a mix of two. */
+	if (!cfg || !cfg->enabled || ctx->type != SOCK_STREAM)
+		return 1;
+	port = bpf_ntohs(ctx->user_port);
+	src = caller_identity();
+	if (!src) {
+		ok = cfg->unidentified == TETHER_UNIDENTIFIED_ALLOW;
+	} else {
+		dst = bpf_map_lookup_elem(&listeners, &port);
+		ok = dst && allowed(src, *dst, port, cfg->generation);
+	}
+	if (ok) {
+		count_verdict(TETHER_VERDICT_ALLOW);
+		return 1;
+	}
+	if (cfg->mode == TETHER_MODE_AUDIT) {
+		count_verdict(TETHER_VERDICT_AUDIT);
+		return 1;
+	}
+	count_verdict(TETHER_VERDICT_DENY);
+	return 0;	/* connect() fails with EPERM */
+}
