@@ -17,7 +17,8 @@ export { ProcEventSource, type ProcEventSourceOptions, type ProcCounters, type B
 export { readMounts, findCgroupV2Mount, ensureBpffs, type Mount } from './mounts.js';
 export { bpfObjectPath, packageRoot } from './paths.js';
 export { uninstall } from './uninstall.js';
+export { SockPrograms, type SockMaps } from './sock-programs.js';
 export { native } from './native.js';
 export { bootTimeNs } from './clock.js';
 export { u32, u64, perCpu, structCodec, type Codec } from './codec.js';
-export { LAYOUT, ProcKind, type ProcEvent } from './abi.gen.js';
+export { LAYOUT, ProcKind, Mode, Unidentified, Verdict, type ProcEvent, type PolicyKey, type ProcIdentity, type SockConfig } from './abi.gen.js';

@@ -1,0 +1,77 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  LAYOUT, decodePolicyKey, decodeProcIdentity, decodeSockConfig, encodePolicyKey, encodeProcIdentity, encodeSockConfig,
+  type PolicyKey, type ProcIdentity, type SockConfig,
+} from './abi.gen.js';
+import { BpfLink } from './bpf-link.js';
+import type { BpfMap } from './bpf-map.js';
+import { BpfObject } from './bpf-object.js';
+import { perCpu, structCodec, u32, u64, type Codec } from './codec.js';
+import { native } from './native.js';
+import { bpfObjectPath } from './paths.js';
+
+const byte: Codec<number> = { size: 1, encode: (v) => Buffer.from([v]), decode: (b, o = 0) => b[o] ?? 0 };
+
+/** The connect hook's maps, typed. They are pinned by name under the pin dir, so a restarted
+ * agent (or one killed with -9) finds the state the kernel has been enforcing. */
+export interface SockMaps {
+  readonly identities: BpfMap<number, ProcIdentity>;
+  readonly listeners: BpfMap<number, number>;
+  readonly policy: BpfMap<PolicyKey, number>;
+  readonly config: BpfMap<number, SockConfig>;
+  readonly verdicts: BpfMap<number, bigint[]>;
+}
+
+/**
+ * bpf/sock.bpf.c on one cgroup: loaded with its maps pinned under `pinDir`, its connect4 program
+ * attached by a link pinned there too. A link already pinned (an earlier run) is adopted, not
+ * attached again: enforcement never lapses across restarts. release() closes our fds and leaves
+ * the pins; `tether uninstall` (kernel/uninstall.ts) detaches and removes them.
+ */
+export class SockPrograms {
+  readonly maps: SockMaps;
+  /** 'attached' the first time, 'adopted' when an earlier run's link was still pinned. */
+  readonly link: 'attached' | 'adopted';
+  readonly #object: BpfObject;
+  readonly #link: BpfLink;
+
+  private constructor(object: BpfObject, link: BpfLink, how: 'attached' | 'adopted') {
+    this.#object = object;
+    this.#link = link;
+    this.link = how;
+    const cpus = native().possibleCpus();
+    this.maps = {
+      identities: object.map('proc_identity', u32, structCodec(LAYOUT.tether_proc_identity.size, encodeProcIdentity, decodeProcIdentity)),
+      listeners: object.map('listeners', u32, u32),
+      policy: object.map('policy', structCodec(LAYOUT.tether_policy_key.size, encodePolicyKey, decodePolicyKey), byte),
+      config: object.map('sock_config', u32, structCodec(LAYOUT.tether_sock_config.size, encodeSockConfig, decodeSockConfig)),
+      verdicts: object.map('verdicts', u32, perCpu(u64, cpus)),
+    };
+  }
+
+  static open(options: { pinDir: string; cgroup: string; objectPath?: string }): SockPrograms {
+    const object = BpfObject.load(options.objectPath ?? bpfObjectPath('sock'), { pinRoot: options.pinDir });
+    const linkPin = join(options.pinDir, 'link_connect4');
+    try {
+      if (existsSync(linkPin)) return new SockPrograms(object, BpfLink.openPinned(linkPin), 'adopted');
+      const link = object.attachCgroup('handle_connect4', options.cgroup);
+      try {
+        link.pin(linkPin);
+      } catch (err) {
+        link.destroy();
+        throw err;
+      }
+      return new SockPrograms(object, link, 'attached');
+    } catch (err) {
+      object.close();
+      throw err;
+    }
+  }
+
+  /** Close our fds; the pinned link and maps go on enforcing without us. */
+  release(): void {
+    this.#link.release();
+    this.#object.close();
+  }
+}

@@ -1,0 +1,69 @@
+import { readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Mode, SockPrograms, Unidentified, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
+import { TestCgroup } from '../support/test-cgroup.js';
+import { exited } from '../support/wait.js';
+
+// The connect hook pinned under a test pin dir on a child cgroup: it outlives the programs'
+// owner, a new owner adopts it instead of attaching a second, and uninstall removes it.
+const PIN_DIR = `/sys/fs/bpf/tether-test-adopt-${process.pid}`;
+
+describe('SockPrograms: pinned, adopted, uninstalled', () => {
+  let cg: TestCgroup;
+  let server: Server;
+  let port: number;
+
+  async function connect(): Promise<string> {
+    const child = cg.spawn(['/usr/bin/python3', '-c', `import socket
+try: socket.create_connection(("127.0.0.1", ${port}), 5).close(); print("ok")
+except PermissionError: print("EPERM")`], 'pipe');
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+    await exited(child);
+    return out.trim();
+  }
+
+  beforeAll(async () => {
+    ensureBpffs(PIN_DIR);
+    cg = TestCgroup.create('tether-kt-adopt');
+    server = createServer((s) => s.end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    server.close();
+    uninstall(PIN_DIR);
+    await cg.destroy();
+  });
+
+  it('keeps enforcing after its owner let go, and is adopted by the next owner, not attached twice', async () => {
+    const first = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
+    expect(first.link).toBe('attached');
+    first.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    expect(await connect()).toBe('EPERM');
+    first.release(); // what a crash leaves: no detach, the pins stay
+    expect(await connect()).toBe('EPERM');
+    const second = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
+    try {
+      expect(second.link).toBe('adopted');
+      expect(second.maps.config.lookup(0)).toMatchObject({ enabled: 1, unidentified: Unidentified.DENY }); // the state it was enforcing
+      second.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+      expect(await connect()).toBe('ok'); // the adopted link runs with the same maps
+    } finally {
+      second.release();
+    }
+  });
+
+  it('is gone after uninstall: nothing pinned, nothing enforced', async () => {
+    const again = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
+    again.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    again.release();
+    expect(await connect()).toBe('EPERM');
+    const removed = uninstall(PIN_DIR);
+    expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual(['link_connect4', 'listeners', 'policy', 'proc_identity', 'sock_config', 'verdicts']);
+    expect(await connect()).toBe('ok');
+    ensureBpffs(PIN_DIR); // for afterAll
+    expect(readdirSync(PIN_DIR)).toEqual([]);
+  });
+});
