@@ -12,3 +12,5 @@ export { EnforceError, type EnforceErrorCode, type EnforceErrorOptions } from '.
 export { parsePolicy, type Policy, type PolicyRule } from './policy-file.js';
 export { matchesId, parseCidr, parseIdPattern, parsePortRange, type Cidr, type IdPattern, type PortRange } from './policy-values.js';
 export { FIRST_IDENTITY_NUMBER, IDENTITY_NUMBER_LIMIT, IdentityNumbers } from './identity-numbers.js';
+export { compilePolicy, type CompiledPolicy, type PolicyTuple } from './compile-policy.js';
+export { PolicySwitch } from './policy-switch.js';

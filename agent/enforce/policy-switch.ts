@@ -1,0 +1,48 @@
+import { Mode, Unidentified, type SockMaps } from '../kernel/index.js';
+import type { CompiledPolicy } from './compile-policy.js';
+
+/**
+ * Puts a compiled policy into the kernel whole, or not at all: the new rules are written under
+ * the generation not in force, then one write of the config switches the connect hook to them,
+ * then the old generation's rules are removed. The hook reads the config once per connect, so
+ * every connect is decided by the old policy or by the new one, never by a mix or by neither.
+ */
+export class PolicySwitch {
+  readonly #maps: Pick<SockMaps, 'policy' | 'config'>;
+
+  constructor(maps: Pick<SockMaps, 'policy' | 'config'>) {
+    this.#maps = maps;
+  }
+
+  /** The generation in force and whether any policy is (an adopted map tells what ran before). */
+  current(): { generation: number; enabled: boolean } {
+    const c = this.#maps.config.lookup(0);
+    return { generation: c?.generation ?? 0, enabled: (c?.enabled ?? 0) === 1 };
+  }
+
+  apply(policy: CompiledPolicy): { generation: number; rules: number } {
+    const old = this.current().generation;
+    const next = old === 0 ? 1 : 0;
+    this.#clear(next); // leftovers of an interrupted earlier switch
+    this.#maps.policy.updateMany(policy.tuples.map((t) => [{ ...t, generation: next }, 1] as const));
+    this.#maps.config.update(0, {
+      mode: policy.mode === 'audit' ? Mode.AUDIT : Mode.ENFORCE,
+      unidentified: policy.unidentified === 'deny' ? Unidentified.DENY : Unidentified.ALLOW,
+      generation: next,
+      enabled: 1,
+    });
+    this.#clear(old);
+    return { generation: next, rules: policy.tuples.length };
+  }
+
+  /** No policy: the hook allows everything and reports nothing. */
+  disable(): void {
+    const { generation } = this.current();
+    this.#maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation, enabled: 0 });
+  }
+
+  #clear(generation: number): void {
+    const stale = [...this.#maps.policy.keys()].filter((k) => k.generation === generation);
+    this.#maps.policy.deleteMany(stale);
+  }
+}
