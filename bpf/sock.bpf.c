@@ -87,6 +87,25 @@ static __always_inline int allowed(__u32 src, __u32 dst, __u16 port, __u8 genera
 	return bpf_map_lookup_elem(&policy, &key) != 0;
 }
 
+/* A listener's identity, recorded when it binds a port: the destination side of a local connect.
+ * Port 0 (the kernel picks one later) says nothing yet; an unidentified binder clears the port. */
+SEC("cgroup/bind4")
+int handle_bind4(struct bpf_sock_addr *ctx)
+{
+	__u32 port = bpf_ntohs(ctx->user_port), id;
+
+	if (ctx->type != SOCK_STREAM || port == 0)
+		return 1;
+	id = caller_identity();
+	if (id) {
+		if (bpf_map_update_elem(&listeners, &port, &id, BPF_ANY))
+			count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
+	} else {
+		bpf_map_delete_elem(&listeners, &port);
+	}
+	return 1;	/* binding is never refused here: policy is about who may connect */
+}
+
 SEC("cgroup/connect4")
 int handle_connect4(struct bpf_sock_addr *ctx)
 {

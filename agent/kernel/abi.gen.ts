@@ -55,6 +55,7 @@ export type Counter = (typeof Counter)[keyof typeof Counter];
 export const Err = {
   RINGBUF_FULL: 1,
   READ_FILENAME: 2,
+  MAP_FULL: 3,
 } as const;
 export type Err = (typeof Err)[keyof typeof Err];
 

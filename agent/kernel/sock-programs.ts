@@ -11,6 +11,9 @@ import { perCpu, structCodec, u32, u64, type Codec } from './codec.js';
 import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
 
+/** The hooks, each with a link pinned as link_<name> (link_bind4, link_connect4). */
+const PROGRAMS = ['handle_bind4', 'handle_connect4'] as const;
+
 const byte: Codec<number> = { size: 1, encode: (v) => Buffer.from([v]), decode: (b, o = 0) => b[o] ?? 0 };
 
 /** The connect hook's maps, typed. They are pinned by name under the pin dir, so a restarted
@@ -24,8 +27,8 @@ export interface SockMaps {
 }
 
 /**
- * bpf/sock.bpf.c on one cgroup: loaded with its maps pinned under `pinDir`, its connect4 program
- * attached by a link pinned there too. A link already pinned (an earlier run) is adopted, not
+ * bpf/sock.bpf.c on one cgroup: loaded with its maps pinned under `pinDir`, its bind4 and connect4
+ * programs attached by links pinned there too. A link already pinned (an earlier run) is adopted, not
  * attached again: enforcement never lapses across restarts. release() closes our fds and leaves
  * the pins; `tether uninstall` (kernel/uninstall.ts) detaches and removes them.
  */
@@ -34,11 +37,11 @@ export class SockPrograms {
   /** 'attached' the first time, 'adopted' when an earlier run's link was still pinned. */
   readonly link: 'attached' | 'adopted';
   readonly #object: BpfObject;
-  readonly #link: BpfLink;
+  readonly #links: readonly BpfLink[];
 
-  private constructor(object: BpfObject, link: BpfLink, how: 'attached' | 'adopted') {
+  private constructor(object: BpfObject, links: readonly BpfLink[], how: 'attached' | 'adopted') {
     this.#object = object;
-    this.#link = link;
+    this.#links = links;
     this.link = how;
     const cpus = native().possibleCpus();
     this.maps = {
@@ -52,18 +55,23 @@ export class SockPrograms {
 
   static open(options: { pinDir: string; cgroup: string; objectPath?: string }): SockPrograms {
     const object = BpfObject.load(options.objectPath ?? bpfObjectPath('sock'), { pinRoot: options.pinDir });
-    const linkPin = join(options.pinDir, 'link_connect4');
+    const links: BpfLink[] = [];
     try {
-      if (existsSync(linkPin)) return new SockPrograms(object, BpfLink.openPinned(linkPin), 'adopted');
-      const link = object.attachCgroup('handle_connect4', options.cgroup);
-      try {
-        link.pin(linkPin);
-      } catch (err) {
-        link.destroy();
-        throw err;
+      let adopted = true;
+      for (const program of PROGRAMS) {
+        const pin = join(options.pinDir, `link_${program.slice('handle_'.length)}`);
+        if (existsSync(pin)) {
+          links.push(BpfLink.openPinned(pin));
+          continue;
+        }
+        adopted = false;
+        const link = object.attachCgroup(program, options.cgroup);
+        links.push(link);
+        link.pin(pin);
       }
-      return new SockPrograms(object, link, 'attached');
+      return new SockPrograms(object, links, adopted ? 'adopted' : 'attached');
     } catch (err) {
+      for (const l of links) l.release();
       object.close();
       throw err;
     }
@@ -71,7 +79,7 @@ export class SockPrograms {
 
   /** Close our fds; the pinned link and maps go on enforcing without us. */
   release(): void {
-    this.#link.release();
+    for (const l of this.#links) l.release();
     this.#object.close();
   }
 }

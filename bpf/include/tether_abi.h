@@ -40,6 +40,7 @@ enum tether_counter {
 enum tether_err {
 	TETHER_ERR_RINGBUF_FULL = 1,
 	TETHER_ERR_READ_FILENAME = 2,
+	TETHER_ERR_MAP_FULL = 3,
 };
 
 /* Source files that count errors (FILE_ID in each .bpf.c). */
