@@ -9,6 +9,7 @@ struct tether_proc_event abi_proc_event __attribute__((used));
 struct tether_err_key abi_err_key __attribute__((used));
 struct tether_proc_config abi_proc_config __attribute__((used));
 struct tether_proc_identity abi_proc_identity __attribute__((used));
+struct tether_exe_key abi_exe_key __attribute__((used));
 struct tether_policy_key abi_policy_key __attribute__((used));
 struct tether_sock_config abi_sock_config __attribute__((used));
 enum tether_mode abi_mode __attribute__((used));

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
-/* Identity-bound connects: cgroup/connect4 finds the caller's identity (proc_identity, checked
+/* Identities in the kernel and identity-bound connects. Exec/fork/exit tracepoints keep
+ * proc_identity (tgid → identity, start time) from exe_identity, so a workload has its identity
+ * before its first instruction, and across agent restarts. cgroup/connect4 finds the caller's identity (proc_identity, checked
  * against the task's start time), the destination's (the identity listening on that local port),
  * and allows only what the policy generation in force allows. Attached at the agent's --cgroup
  * (never the v2 root in tests), it acts only on that subtree; with no policy it allows all. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tether_abi.h"
@@ -21,6 +24,14 @@ struct {
 	__type(value, struct tether_proc_identity);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } proc_identity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tether_exe_key);
+	__type(value, __u32);			/* identity given at exec */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} exe_identity SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -62,6 +73,73 @@ static __always_inline void count_verdict(__u32 verdict)
 		*n += 1;
 }
 
+static __always_inline __u64 leader_start(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+/* Identity from the moment of exec, before the new program runs a single instruction: the
+ * executable's file (and the effective uid, when the entry names one) decides it. An exec into
+ * a file with no identity takes the identity away. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_identity_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct tether_exe_key key = {
+		.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino),
+		.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev),
+		.uid = BPF_CORE_READ(task, cred, euid.val),
+	};
+	__u32 tgid = BPF_CORE_READ(task, tgid), *id;
+	struct tether_proc_identity pi = { .start_ns = leader_start(task) };
+
+	id = bpf_map_lookup_elem(&exe_identity, &key);
+	if (!id) {
+		key.uid = TETHER_ANY_UID;
+		id = bpf_map_lookup_elem(&exe_identity, &key);
+	}
+	if (!id) {
+		bpf_map_delete_elem(&proc_identity, &tgid);
+		return 0;
+	}
+	pi.id = *id;
+	if (bpf_map_update_elem(&proc_identity, &tgid, &pi, BPF_ANY))
+		count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
+	return 0;
+}
+
+/* A forked process is the same program with the same identity until it execs. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_identity_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+	struct tether_proc_identity *pi, ci;
+
+	if (BPF_CORE_READ(child, pid) != ctgid)
+		return 0;	/* a thread */
+	pi = bpf_map_lookup_elem(&proc_identity, &ptgid);
+	if (!pi || pi->start_ns != leader_start(parent))
+		return 0;
+	ci.id = pi->id;
+	ci.start_ns = leader_start(child);
+	if (bpf_map_update_elem(&proc_identity, &ctgid, &ci, BPF_ANY))
+		count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_identity_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct tether_proc_identity *pi;
+
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;	/* not the last thread */
+	pi = bpf_map_lookup_elem(&proc_identity, &tgid);
+	if (pi && pi->start_ns == leader_start(task))
+		bpf_map_delete_elem(&proc_identity, &tgid);
+	return 0;
+}
+
 /* The caller's identity, or 0: an entry left by an earlier process of this pid does not count. */
 static __always_inline __u32 caller_identity(void)
 {
@@ -72,7 +150,7 @@ static __always_inline __u32 caller_identity(void)
 	if (!pi)
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (BPF_CORE_READ(task, group_leader, start_boottime) != pi->start_ns)
+	if (leader_start(task) != pi->start_ns)
 		return 0;
 	return pi->id;
 }

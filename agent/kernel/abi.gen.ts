@@ -7,6 +7,7 @@ export const LAYOUT = {
   tether_err_key: { size: 8, fields: { file: 0, line: 2, err: 4 } },
   tether_proc_config: { size: 8, fields: { wakeup_bytes: 0, _pad: 4 } },
   tether_proc_identity: { size: 16, fields: { id: 0, _pad: 4, start_ns: 8 } },
+  tether_exe_key: { size: 16, fields: { ino: 0, dev: 8, uid: 12 } },
   tether_policy_key: { size: 12, fields: { src: 0, dst: 4, port: 8, generation: 10, _pad: 11 } },
   tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, _pad: 4 } },
 } as const;
@@ -186,6 +187,28 @@ export function encodeProcIdentity(value: ProcIdentity): Buffer {
   const buf = Buffer.alloc(16);
   buf.writeUInt32LE(value.id, 0);
   buf.writeBigUInt64LE(value.startNs, 8);
+  return buf;
+}
+
+/** struct tether_exe_key (16 bytes) */
+export interface ExeKey {
+  readonly ino: bigint;
+  readonly dev: number;
+  readonly uid: number;
+}
+export function decodeExeKey(buf: Buffer, offset = 0): ExeKey {
+  if (buf.length < offset + 16) throw new RangeError(`tether_exe_key: need 16 bytes at ${offset}, have ${buf.length}`);
+  return {
+    ino: buf.readBigUInt64LE(offset + 0),
+    dev: buf.readUInt32LE(offset + 8),
+    uid: buf.readUInt32LE(offset + 12),
+  };
+}
+export function encodeExeKey(value: ExeKey): Buffer {
+  const buf = Buffer.alloc(16);
+  buf.writeBigUInt64LE(value.ino, 0);
+  buf.writeUInt32LE(value.dev, 8);
+  buf.writeUInt32LE(value.uid, 12);
   return buf;
 }
 

@@ -21,4 +21,4 @@ export { SockPrograms, type SockMaps } from './sock-programs.js';
 export { native } from './native.js';
 export { bootTimeNs } from './clock.js';
 export { u32, u64, perCpu, structCodec, type Codec } from './codec.js';
-export { LAYOUT, ProcKind, Mode, Unidentified, Verdict, type ProcEvent, type PolicyKey, type ProcIdentity, type SockConfig } from './abi.gen.js';
+export { LAYOUT, ProcKind, Mode, Unidentified, Verdict, type ProcEvent, type PolicyKey, type ProcIdentity, type SockConfig, type ExeKey } from './abi.gen.js';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  LAYOUT, decodePolicyKey, decodeProcIdentity, decodeSockConfig, encodePolicyKey, encodeProcIdentity, encodeSockConfig,
-  type PolicyKey, type ProcIdentity, type SockConfig,
+  LAYOUT, decodeExeKey, decodePolicyKey, decodeProcIdentity, decodeSockConfig, encodeExeKey, encodePolicyKey, encodeProcIdentity,
+  encodeSockConfig, type ExeKey, type PolicyKey, type ProcIdentity, type SockConfig,
 } from './abi.gen.js';
 import { BpfLink } from './bpf-link.js';
 import type { BpfMap } from './bpf-map.js';
@@ -11,8 +11,9 @@ import { perCpu, structCodec, u32, u64, type Codec } from './codec.js';
 import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
 
-/** The hooks, each with a link pinned as link_<name> (link_bind4, link_connect4). */
-const PROGRAMS = ['handle_bind4', 'handle_connect4'] as const;
+/** The hooks, each with a link pinned as link_<name>: the cgroup hooks on the agent's cgroup, the
+ * identity tracepoints host-wide (they only give identities; the hooks act only in the cgroup). */
+const PROGRAMS = ['handle_bind4', 'handle_connect4', 'handle_identity_exec', 'handle_identity_fork', 'handle_identity_exit'] as const;
 
 const byte: Codec<number> = { size: 1, encode: (v) => Buffer.from([v]), decode: (b, o = 0) => b[o] ?? 0 };
 
@@ -20,6 +21,7 @@ const byte: Codec<number> = { size: 1, encode: (v) => Buffer.from([v]), decode: 
  * agent (or one killed with -9) finds the state the kernel has been enforcing. */
 export interface SockMaps {
   readonly identities: BpfMap<number, ProcIdentity>;
+  readonly executables: BpfMap<ExeKey, number>;
   readonly listeners: BpfMap<number, number>;
   readonly policy: BpfMap<PolicyKey, number>;
   readonly config: BpfMap<number, SockConfig>;
@@ -46,6 +48,7 @@ export class SockPrograms {
     const cpus = native().possibleCpus();
     this.maps = {
       identities: object.map('proc_identity', u32, structCodec(LAYOUT.tether_proc_identity.size, encodeProcIdentity, decodeProcIdentity)),
+      executables: object.map('exe_identity', structCodec(LAYOUT.tether_exe_key.size, encodeExeKey, decodeExeKey), u32),
       listeners: object.map('listeners', u32, u32),
       policy: object.map('policy', structCodec(LAYOUT.tether_policy_key.size, encodePolicyKey, decodePolicyKey), byte),
       config: object.map('sock_config', u32, structCodec(LAYOUT.tether_sock_config.size, encodeSockConfig, decodeSockConfig)),
@@ -65,7 +68,7 @@ export class SockPrograms {
           continue;
         }
         adopted = false;
-        const link = object.attachCgroup(program, options.cgroup);
+        const link = program.startsWith('handle_identity_') ? object.attach(program) : object.attachCgroup(program, options.cgroup);
         links.push(link);
         link.pin(pin);
       }

@@ -21,8 +21,9 @@ export function uninstall(pinDir: string): string[] {
       const link = BpfLink.openPinned(path);
       try { link.detach(); } finally { link.destroy(); }
     } catch (err) {
-      // Not a link (a map or program pin): unlinking the pin is all it takes.
-      if (!(err instanceof KernelError && err.errno === 'EINVAL')) throw err;
+      // Not a link (a map or program pin, EINVAL), or a tracepoint link, which cannot be detached
+      // (EOPNOTSUPP) and goes with its last reference: unlinking the pin is all it takes.
+      if (!(err instanceof KernelError && (err.errno === 'EINVAL' || err.errno === 'EOPNOTSUPP'))) throw err;
     }
     unlinkSync(path);
     removed.push(path);

@@ -82,6 +82,17 @@ struct tether_proc_identity {
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_proc_identity) == 16);
 
+/* An executable (and optionally the effective uid) whose exec gives a process an identity in the
+ * kernel, before the new program runs: what registry entries with unix:path (+ unix:uid) say. */
+struct tether_exe_key {
+	__u64 ino;
+	__u32 dev;		/* super_block->s_dev: major << 20 | minor */
+	__u32 uid;		/* effective uid, or TETHER_ANY_UID */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_exe_key) == 16);
+
+#define TETHER_ANY_UID 0xffffffffu
+
 /* One allowed (source identity, destination identity, port) of one policy generation; port 0
  * allows every port. Two generations let a new policy be written whole, then switched to at once. */
 struct tether_policy_key {

@@ -6,5 +6,6 @@
   S(tether_err_key, F(file) F(line) F(err)) \
   S(tether_proc_config, F(wakeup_bytes) F(_pad)) \
   S(tether_proc_identity, F(id) F(_pad) F(start_ns)) \
+  S(tether_exe_key, F(ino) F(dev) F(uid)) \
   S(tether_policy_key, F(src) F(dst) F(port) F(generation) F(_pad)) \
   S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(_pad))

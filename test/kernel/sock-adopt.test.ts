@@ -61,7 +61,7 @@ except PermissionError: print("EPERM")`], 'pipe');
     again.release();
     expect(await connect()).toBe('EPERM');
     const removed = uninstall(PIN_DIR);
-    expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual(['link_bind4', 'link_connect4', 'listeners', 'policy', 'proc_identity', 'sock_config', 'verdicts']);
+    expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual(['exe_identity', 'link_bind4', 'link_connect4', 'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'listeners', 'policy', 'proc_identity', 'sock_config', 'verdicts']);
     expect(await connect()).toBe('ok');
     ensureBpffs(PIN_DIR); // for afterAll
     expect(readdirSync(PIN_DIR)).toEqual([]);
