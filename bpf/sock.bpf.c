@@ -17,6 +17,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* ns per USER_HZ tick (/proc's start time unit), set by the agent before load. */
+const volatile __u64 tick_ns = 10000000;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -90,7 +93,7 @@ int BPF_PROG(handle_identity_exec, struct task_struct *task, pid_t old_pid, stru
 		.uid = BPF_CORE_READ(task, cred, euid.val),
 	};
 	__u32 tgid = BPF_CORE_READ(task, tgid), *id;
-	struct tether_proc_identity pi = { .start_ns = leader_start(task) };
+	struct tether_proc_identity pi = { .start_ns = leader_start(task), .coarse = 0 };
 
 	id = bpf_map_lookup_elem(&exe_identity, &key);
 	if (!id) {
@@ -118,8 +121,10 @@ int BPF_PROG(handle_identity_fork, struct task_struct *parent, struct task_struc
 		return 0;	/* a thread */
 	pi = bpf_map_lookup_elem(&proc_identity, &ptgid);
 	if (!pi || pi->start_ns != leader_start(parent))
-		return 0;
+		return 0;	/* (a coarse parent entry is not inherited: user space fills its children) */
 	ci.id = pi->id;
+	ci.coarse = 0;
+	ci._pad[0] = ci._pad[1] = ci._pad[2] = 0;
 	ci.start_ns = leader_start(child);
 	if (bpf_map_update_elem(&proc_identity, &ctgid, &ci, BPF_ANY))
 		count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
@@ -146,11 +151,13 @@ static __always_inline __u32 caller_identity(void)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tether_proc_identity *pi = bpf_map_lookup_elem(&proc_identity, &tgid);
 	struct task_struct *task;
+	__u64 start;
 
 	if (!pi)
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (leader_start(task) != pi->start_ns)
+	start = leader_start(task);
+	if (pi->coarse ? start / tick_ns != pi->start_ns / tick_ns : start != pi->start_ns)
 		return 0;
 	return pi->id;
 }

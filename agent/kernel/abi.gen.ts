@@ -6,7 +6,7 @@ export const LAYOUT = {
   tether_proc_event: { size: 352, fields: { kind: 0, tgid: 4, pid: 8, ppid: 12, start_ns: 16, parent_start_ns: 24, cgroup_id: 32, exe_ino: 40, ktime_ns: 48, lost: 56, exe_dev: 64, uid: 68, gid: 72, exit_code: 76, comm: 80, filename: 96 } },
   tether_err_key: { size: 8, fields: { file: 0, line: 2, err: 4 } },
   tether_proc_config: { size: 8, fields: { wakeup_bytes: 0, _pad: 4 } },
-  tether_proc_identity: { size: 16, fields: { id: 0, _pad: 4, start_ns: 8 } },
+  tether_proc_identity: { size: 16, fields: { id: 0, coarse: 4, _pad: 5, start_ns: 8 } },
   tether_exe_key: { size: 16, fields: { ino: 0, dev: 8, uid: 12 } },
   tether_policy_key: { size: 12, fields: { src: 0, dst: 4, port: 8, generation: 10, _pad: 11 } },
   tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, _pad: 4 } },
@@ -174,18 +174,21 @@ export function encodeProcConfig(value: ProcConfig): Buffer {
 /** struct tether_proc_identity (16 bytes) */
 export interface ProcIdentity {
   readonly id: number;
+  readonly coarse: number;
   readonly startNs: bigint;
 }
 export function decodeProcIdentity(buf: Buffer, offset = 0): ProcIdentity {
   if (buf.length < offset + 16) throw new RangeError(`tether_proc_identity: need 16 bytes at ${offset}, have ${buf.length}`);
   return {
     id: buf.readUInt32LE(offset + 0),
+    coarse: buf.readUInt8(offset + 4),
     startNs: buf.readBigUInt64LE(offset + 8),
   };
 }
 export function encodeProcIdentity(value: ProcIdentity): Buffer {
   const buf = Buffer.alloc(16);
   buf.writeUInt32LE(value.id, 0);
+  buf.writeUInt8(value.coarse, 4);
   buf.writeBigUInt64LE(value.startNs, 8);
   return buf;
 }

@@ -77,7 +77,8 @@ TETHER_ABI_ASSERT(sizeof(struct tether_proc_event) == 352);
  * valid only while the task's leader start time is `start_ns`, so a reused pid is unidentified. */
 struct tether_proc_identity {
 	__u32 id;		/* 0: no identity */
-	__u8 _pad[4];
+	__u8 coarse;		/* start_ns known to a clock tick only (a process seeded from /proc) */
+	__u8 _pad[3];
 	__u64 start_ns;
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_proc_identity) == 16);

@@ -5,7 +5,7 @@
   S(tether_proc_event, F(kind) F(tgid) F(pid) F(ppid) F(start_ns) F(parent_start_ns) F(cgroup_id) F(exe_ino) F(ktime_ns) F(lost) F(exe_dev) F(uid) F(gid) F(exit_code) F(comm) F(filename)) \
   S(tether_err_key, F(file) F(line) F(err)) \
   S(tether_proc_config, F(wakeup_bytes) F(_pad)) \
-  S(tether_proc_identity, F(id) F(_pad) F(start_ns)) \
+  S(tether_proc_identity, F(id) F(coarse) F(_pad) F(start_ns)) \
   S(tether_exe_key, F(ino) F(dev) F(uid)) \
   S(tether_policy_key, F(src) F(dst) F(port) F(generation) F(_pad)) \
   S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(_pad))

@@ -39,7 +39,7 @@ print(ok, denied)`], 'pipe');
       const r = host.tracker.table.current(pid);
       return r?.comm.startsWith('python') ? r : undefined;
     });
-    sock.maps.identities.update(pid, { id: A, startNs: rec.key.startNs });
+    sock.maps.identities.update(pid, { id: A, coarse: 0, startNs: rec.key.startNs });
     child.stdin?.end('go\n');
     const done = exited(child);
     await whileRunning();

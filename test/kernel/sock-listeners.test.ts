@@ -29,7 +29,7 @@ describe('cgroup/bind4: listener identities', () => {
       const r = host.tracker.table.current(pid);
       return r?.comm.startsWith('python') ? r : undefined;
     });
-    sock.maps.identities.update(pid, { id, startNs: rec.key.startNs });
+    sock.maps.identities.update(pid, { id, coarse: 0, startNs: rec.key.startNs });
     child.stdin?.write('go\n');
     return { output: () => out, done: exited(child), kill: () => child.kill('SIGKILL') };
   }

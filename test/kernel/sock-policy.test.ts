@@ -37,7 +37,7 @@ describe('cgroup/connect4: identity policy in the kernel', () => {
    * A python3 in the test cgroup that connects once told to: the test first gives it an identity
    * (its exact start time comes from the tracker's exec event), then says go.
    */
-  async function connectAs(id: number | undefined, startNs?: (real: bigint) => bigint): Promise<string> {
+  async function connectAs(id: number | undefined, startNs?: (real: bigint) => bigint, coarse = 0): Promise<string> {
     const child = cg.spawn(['/usr/bin/python3', '-c', `import socket,sys
 sys.stdin.readline()
 try: socket.create_connection(("127.0.0.1", ${port}), 5).close(); print("ok")
@@ -51,7 +51,7 @@ except PermissionError: print("EPERM")`], 'pipe');
       const r = host.tracker.table.current(pid);
       return r?.comm.startsWith('python') ? r : undefined;
     });
-    if (id !== undefined) identities().update(pid, { id, startNs: startNs ? startNs(rec.key.startNs) : rec.key.startNs });
+    if (id !== undefined) identities().update(pid, { id, coarse, startNs: startNs ? startNs(rec.key.startNs) : rec.key.startNs });
     child.stdin?.end('go\n');
     await exited(child);
     identities().delete(pid);
@@ -110,6 +110,13 @@ except PermissionError: print("EPERM")`], 'pipe');
     config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
     expect(await connectAs(A)).toBe('ok');
     expect(await connectAs(A, (real) => real - 1n)).toBe('EPERM'); // an entry left by an earlier process of this pid
+  });
+
+  it('matches an entry seeded from /proc (coarse: one clock tick) at tick precision only', async () => {
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    const tick = 10_000_000n;
+    expect(await connectAs(A, (real) => (real / tick) * tick, 1)).toBe('ok');
+    expect(await connectAs(A, (real) => (real / tick) * tick - tick, 1)).toBe('EPERM');
   });
 
   it('leaves processes outside its cgroup alone', async () => {
