@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { SelectorSource, detectTicksPerSecond, hostTracker } from '../attest/index.js';
+import { SelectorSource, detectTicksPerSecond, hostTracker, type ProcessRecord } from '../attest/index.js';
+import { IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, compilePolicy, type Policy } from '../enforce/index.js';
 import { LocalAuthority } from '../ca/index.js';
-import { ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader } from '../kernel/index.js';
+import { ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader, SockPrograms } from '../kernel/index.js';
 import { FileEntryStore } from '../registry/index.js';
-import { SpiffeError, TrustDomain } from '../spiffe/index.js';
+import { SpiffeError, TrustDomain, type SpiffeId } from '../spiffe/index.js';
 import { JwtSvidCache, X509SvidCache } from '../svid/index.js';
 import { IdentityBackend, WorkloadServer } from '../workload/index.js';
 import { Lifecycle } from './lifecycle.js';
@@ -67,6 +68,8 @@ export async function runAgent(config: Config): Promise<void> {
     bundles: { x509Bundle: () => ca.x509Bundle(), jwtBundle: () => ca.jwtBundle(), onChange: (l) => ca.onChange(() => l()) },
     ticksPerSecond: detectTicksPerSecond(),
   });
+  if (config.policy !== undefined) await startEnforcement({ config, cgroup, trustDomain, life, log, entries, table: tracker.table });
+
   const socket = config.socket ?? join(config.stateDir, 'public', 'agent.sock');
   const peers = new PeerCredentialReader({ onFallback: (why) => log.warn({ component: 'workload' }, why) });
   await life.start('Workload API', async () => {
@@ -88,6 +91,45 @@ export async function runAgent(config: Config): Promise<void> {
   });
   await life.stop(STOP_DEADLINE_MS);
   log.info({ component: 'daemon', ...printable(tracker.stats()) }, 'agent stopped');
+}
+
+/**
+ * The connect hooks on the enforcement cgroup, the kernel's exec-time identities from the
+ * entries, and the policy switched in whole; again on every entries or policy change. Stopping
+ * the agent leaves all of it pinned and enforcing (`tether uninstall` removes it).
+ */
+async function startEnforcement(o: {
+  config: Config; cgroup: string; trustDomain: TrustDomain; life: Lifecycle; log: Logger;
+  entries: FileEntryStore; table: { values(): Iterable<ProcessRecord> };
+}): Promise<void> {
+  const log = o.log.child({ component: 'enforce' });
+  const numbers = await IdentityNumbers.open(o.config.stateDir);
+  const sock = await o.life.start('enforcement hooks', () => SockPrograms.open({ pinDir: o.config.pinDir, cgroup: o.cgroup }), (s) => s.release());
+  log.info({ cgroup: o.cgroup, link: sock.link }, sock.link === 'adopted' ? 'adopted the pinned hooks of an earlier run' : 'hooks attached');
+  const policies = await o.life.start('policy', () => {
+    const store = new PolicyStore({ path: o.config.policy as string, trustDomain: o.trustDomain, log });
+    store.start();
+    return store;
+  }, (store) => store.stop());
+  const identities = new KernelIdentities(sock.maps);
+  const switcher = new PolicySwitch(sock.maps);
+  const enforce = (): void => {
+    try {
+      const set = o.entries.current();
+      const ids = [...new Map(set.map((e) => [e.spiffeId.toString(), e.spiffeId])).values()];
+      const numberOf = (id: SpiffeId): number => numbers.numberOf(id);
+      const synced = identities.sync(set, numberOf, o.table.values());
+      const compiled = compilePolicy(policies.current() as Policy, ids, numberOf);
+      const applied = switcher.apply(compiled);
+      for (const n of compiled.notEnforced) log.warn({ line: n.line }, n.reason);
+      log.info({ ...applied, mode: compiled.mode, executables: synced.executables, seeded: synced.seeded,
+        userSpaceOnly: synced.userSpaceOnly.length }, 'policy in force');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'policy not applied; the last one stays in force');
+    }
+  };
+  enforce();
+  await o.life.start('policy updates', () => [o.entries.onChange(enforce), policies.onChange(enforce)], (stops) => { for (const s of stops) s(); });
 }
 
 /** Resolves on SIGTERM or SIGINT; SIGHUP calls onHangup (reload). Signals are handled only here. */

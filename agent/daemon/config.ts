@@ -11,6 +11,8 @@ const ConfigSchema = z.object({
   socket: z.string().min(1).optional(),
   /** Registration entries (YAML), watched; default <stateDir>/entries.yaml (none there: no identities). */
   entries: z.string().min(1).optional(),
+  /** Connection policy (YAML), watched; absent: no hooks are attached, nothing is enforced. */
+  policy: z.string().min(1).optional(),
   pinDir: z.string().min(1).default('/sys/fs/bpf/tether'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   ca: z.object({
@@ -43,6 +45,7 @@ export interface ConfigFlags {
   readonly stateDir?: string;
   readonly socket?: string;
   readonly entries?: string;
+  readonly policy?: string;
   readonly pinDir?: string;
   readonly cgroup?: string;
   readonly logLevel?: string;
@@ -54,10 +57,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const base = file === undefined ? {} : readConfigFile(file);
   const layered = {
     ...base,
-    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR, entries: env.TETHER_ENTRIES }),
+    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR, entries: env.TETHER_ENTRIES, policy: env.TETHER_POLICY }),
     ...defined({
       trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel,
-      socket: flags.socket, entries: flags.entries,
+      socket: flags.socket, entries: flags.entries, policy: flags.policy,
     }),
     enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };

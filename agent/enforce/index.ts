@@ -14,3 +14,5 @@ export { matchesId, parseCidr, parseIdPattern, parsePortRange, type Cidr, type I
 export { FIRST_IDENTITY_NUMBER, IDENTITY_NUMBER_LIMIT, IdentityNumbers } from './identity-numbers.js';
 export { compilePolicy, type CompiledPolicy, type PolicyTuple } from './compile-policy.js';
 export { PolicySwitch } from './policy-switch.js';
+export { KernelIdentities, type KernelIdentitySync } from './kernel-identities.js';
+export { PolicyStore, type PolicyLog } from './policy-store.js';

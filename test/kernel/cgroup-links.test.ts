@@ -23,8 +23,7 @@ describe('cgroup links: attach, pin, outlive their loader, uninstall', () => {
     port = (server.address() as { port: number }).port;
   });
   afterAll(async () => {
-    uninstall(PIN_DIR);
-    await cg.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg.destroy(); }
     server.close();
   });
 

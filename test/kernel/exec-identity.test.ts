@@ -32,8 +32,7 @@ describe('identity at exec, in the kernel', () => {
   afterAll(async () => {
     new PolicySwitch(sock.maps).disable();
     sock.release();
-    uninstall(PIN_DIR);
-    await cg.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg.destroy(); }
   });
 
   it('gives an exec of a named executable its identity at once, a fork inherits it, an exit clears it', async () => {

@@ -69,8 +69,7 @@ print(ok, denied)`], 'pipe');
     host.tracker.stop();
     sock.release();
     server.close();
-    uninstall(PIN_DIR);
-    await cg.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg.destroy(); }
   });
 
   it('denies without the rule (the hook is live), allows with it', async () => {

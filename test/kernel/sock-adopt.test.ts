@@ -33,8 +33,7 @@ except PermissionError: print("EPERM")`], 'pipe');
   });
   afterAll(async () => {
     server.close();
-    uninstall(PIN_DIR);
-    await cg.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg.destroy(); }
   });
 
   it('keeps enforcing after its owner let go, and is adopted by the next owner, not attached twice', async () => {

@@ -44,8 +44,7 @@ describe('cgroup/bind4: listener identities', () => {
   afterAll(async () => {
     host.tracker.stop();
     sock.release();
-    uninstall(PIN_DIR);
-    await cg.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg.destroy(); }
   });
 
   it('learns the listener\'s identity at bind, and the connect is decided against it', async () => {

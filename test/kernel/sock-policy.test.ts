@@ -75,8 +75,7 @@ except PermissionError: print("EPERM")`], 'pipe');
     link?.destroy();
     obj?.close();
     server?.close();
-    uninstall(PIN_DIR);
-    await cg?.destroy();
+    try { uninstall(PIN_DIR); } finally { await cg?.destroy(); }
   });
 
   it('allows everything while no policy is loaded', async () => {

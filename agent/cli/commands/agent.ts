@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'keys, registry and the admin socket (env TETHER_STATE_DIR; default /var/lib/tether)')
     .option('--socket <path>', 'the Workload API socket (default <state-dir>/public/agent.sock); clients use SPIFFE_ENDPOINT_SOCKET=unix://<path>')
     .option('--entries <file>', 'registration entries, YAML, watched (env TETHER_ENTRIES; default <state-dir>/entries.yaml)')
+    .option('--policy <file>', 'connection policy, YAML, watched (env TETHER_POLICY; default none: nothing enforced)')
     .option('--pin-dir <dir>', 'where BPF programs, links and maps are pinned (env TETHER_PIN_DIR; default /sys/fs/bpf/tether)')
     .option('--cgroup <dir>', 'cgroup v2 directory cgroup programs attach to (env TETHER_CGROUP; default the v2 mount root)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)')
