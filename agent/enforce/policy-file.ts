@@ -1,5 +1,6 @@
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
+import { listProblems, locate, where, yamlValue, type YamlProblem } from '../registry/index.js';
 import type { TrustDomain } from '../spiffe/index.js';
 import { EnforceError } from './errors.js';
 import { parseCidr, parseIdPattern, parsePortRange, type Cidr, type IdPattern, type Parsed, type PortRange } from './policy-values.js';
@@ -27,7 +28,6 @@ export interface Policy {
   readonly rules: readonly PolicyRule[];
 }
 
-const MAX_PROBLEMS = 20;
 const EXTERNAL = 'external' as const;
 
 function typeError(what: string) {
@@ -112,11 +112,6 @@ function policySchema(trustDomain: TrustDomain | undefined) {
   }, { error: unknownKeys(POLICY_KEYS, 'a mapping with "mode" and "rules"') });
 }
 
-interface Problem {
-  readonly line: number;
-  readonly col: number;
-  readonly text: string;
-}
 
 /** The policy in one file's text; throws EnforceError('BAD_POLICY') listing every problem. */
 export function parsePolicy(text: string, path: string, trustDomain?: TrustDomain): Policy {
@@ -125,7 +120,7 @@ export function parsePolicy(text: string, path: string, trustDomain?: TrustDomai
   if (doc.errors.length > 0) {
     throw badPolicy(path, doc.errors.map((e) => ({ ...lines.linePos(e.pos[0]), text: `YAML: ${e.message}` })));
   }
-  const raw = toJS(doc, path) ?? {};
+  const raw = valueOf(doc, path) ?? {};
   const result = policySchema(trustDomain).safeParse(raw);
   const problems = targetProblems(raw).map(({ at, text: reason }) => ({ ...locate(doc, lines, at), text: `${where(at)}: ${reason}` }));
   if (!result.success) {
@@ -165,38 +160,14 @@ function targetProblems(raw: unknown): Array<{ at: PropertyKey[]; text: string }
   });
 }
 
-/** The document's value; an alias expanding past the limit is a "billion laughs" file. */
-function toJS(doc: Document, path: string): unknown {
-  try {
-    return doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    throw badPolicy(path, [{ line: 1, col: 1, text: `YAML: ${(err as Error).message}` }]);
-  }
+/** The document's value, or the problem that refuses the whole file. */
+function valueOf(doc: Document, path: string): unknown {
+  const v = yamlValue(doc);
+  if (!v.ok) throw badPolicy(path, [v.problem]);
+  return v.value;
 }
 
-function badPolicy(path: string, problems: readonly Problem[]): EnforceError {
-  const sorted = [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
-  const shown = sorted.slice(0, MAX_PROBLEMS).map((p) => `${path}:${p.line}:${p.col}: ${p.text}`);
-  if (sorted.length > MAX_PROBLEMS) shown.push(`${path}: and ${sorted.length - MAX_PROBLEMS} more problems`);
-  return new EnforceError('BAD_POLICY', shown.join('\n'), { file: path, line: sorted[0]?.line ?? 1 });
-}
-
-/** "rules[1].ports[0]"; the top level is "(top level)". */
-function where(path: readonly PropertyKey[], key?: string): string {
-  const full = key === undefined ? path : [...path, key];
-  const text = full.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
-  return text === '' ? '(top level)' : text;
-}
-
-/** Line and column of the value at `path` (of the key `key` there); else of the nearest enclosing node. */
-function locate(doc: Document, lines: LineCounter, path: readonly PropertyKey[], key?: string): { line: number; col: number } {
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    const target = n === path.length && key !== undefined && isMap(node)
-      ? node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key)?.key ?? node
-      : node;
-    const range = (target as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range !== undefined) return lines.linePos(range[0]);
-  }
-  return { line: 1, col: 1 };
+function badPolicy(path: string, problems: readonly YamlProblem[]): EnforceError {
+  const { message, line } = listProblems(path, problems);
+  return new EnforceError('BAD_POLICY', message, { file: path, line });
 }

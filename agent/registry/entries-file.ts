@@ -1,10 +1,11 @@
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { SpiffeError, SpiffeId, TrustDomain } from '../spiffe/index.js';
 import { parseDuration } from './duration.js';
 import { dnsNameProblem, entryId, MAX_HINT_BYTES, MAX_SPIFFE_ID_BYTES, type Entry } from './entry.js';
 import { RegistryError } from './errors.js';
 import { parseSelector } from './selector.js';
+import { listProblems, locate, where, yamlValue, type YamlProblem } from './yaml-problems.js';
 
 /**
  * The entries file: YAML, `entries:` a list of entries, each key checked by one zod schema
@@ -13,7 +14,6 @@ import { parseSelector } from './selector.js';
  * document's nodes. An empty file, or `entries: []`, is an empty set.
  */
 
-const MAX_PROBLEMS = 20;
 
 type Check<T> = (value: T) => string | undefined;
 
@@ -106,11 +106,6 @@ function fileSchema(trustDomain: TrustDomain | undefined) {
   }, { error: unknownKeys(['entries'], 'a mapping with an "entries" list') });
 }
 
-interface Problem {
-  readonly line: number;
-  readonly col: number;
-  readonly text: string;
-}
 
 /** The entries of one file's text; throws RegistryError('BAD_ENTRIES') listing every problem. */
 export function parseEntriesFile(text: string, path: string, trustDomain?: TrustDomain): Entry[] {
@@ -119,7 +114,7 @@ export function parseEntriesFile(text: string, path: string, trustDomain?: Trust
   if (doc.errors.length > 0) {
     throw badFile(path, doc.errors.map((e) => ({ ...lines.linePos(e.pos[0]), text: `YAML: ${e.message}` })));
   }
-  const result = fileSchema(trustDomain).safeParse(toJS(doc, path) ?? {});
+  const result = fileSchema(trustDomain).safeParse(valueOf(doc, path) ?? {});
   if (!result.success) {
     throw badFile(path, result.error.issues.map((issue) => {
       const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
@@ -142,14 +137,6 @@ export function parseEntriesFile(text: string, path: string, trustDomain?: Trust
   return entries;
 }
 
-/** The document's value; an alias expanding past the limit is a "billion laughs" file. */
-function toJS(doc: Document, path: string): unknown {
-  try {
-    return doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    throw badFile(path, [{ line: 1, col: 1, text: `YAML: ${(err as Error).message}` }]);
-  }
-}
 
 /** Pairs of [first index, later index] with one id: the same SPIFFE ID for the same selectors. */
 function findDuplicates(entries: readonly Entry[]): Array<[number, number]> {
@@ -163,32 +150,21 @@ function findDuplicates(entries: readonly Entry[]): Array<[number, number]> {
   return out;
 }
 
-function badFile(path: string, problems: readonly Problem[]): RegistryError {
-  const sorted = [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
-  const shown = sorted.slice(0, MAX_PROBLEMS).map((p) => `${path}:${p.line}:${p.col}: ${p.text}`);
-  if (sorted.length > MAX_PROBLEMS) shown.push(`${path}: and ${sorted.length - MAX_PROBLEMS} more problems`);
-  return new RegistryError('BAD_ENTRIES', shown.join('\n'), { file: path, line: sorted[0]?.line ?? 1 });
-}
 
-/** "entries[1].selectors[0]"; the top level is "(top level)". */
-function where(path: readonly PropertyKey[], key?: string): string {
-  const full = key === undefined ? path : [...path, key];
-  const text = full.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
-  return text === '' ? '(top level)' : text;
-}
 
 /**
  * Line and column of the value at `path` (of the key `key` in the mapping there, for an unknown
  * key); when nothing is there (a missing key), of the nearest enclosing node that is.
  */
-function locate(doc: Document, lines: LineCounter, path: readonly PropertyKey[], key?: string): { line: number; col: number } {
-  for (let n = path.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
-    const target = n === path.length && key !== undefined && isMap(node)
-      ? node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key)?.key ?? node
-      : node;
-    const range = (target as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range !== undefined) return lines.linePos(range[0]);
-  }
-  return { line: 1, col: 1 };
+
+/** The document's value, or the problem that refuses the whole file. */
+function valueOf(doc: Document, path: string): unknown {
+  const v = yamlValue(doc);
+  if (!v.ok) throw badFile(path, [v.problem]);
+  return v.value;
+}
+
+function badFile(path: string, problems: readonly YamlProblem[]): RegistryError {
+  const { message, line } = listProblems(path, problems);
+  return new RegistryError('BAD_ENTRIES', message, { file: path, line });
 }

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
 import { PolicySwitch, type CompiledPolicy } from '../../agent/enforce/index.js';
 import { SockPrograms, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
+import { execRecord } from '../support/exec-record.js';
 import { TestCgroup } from '../support/test-cgroup.js';
-import { exited, waitFor } from '../support/wait.js';
+import { exited } from '../support/wait.js';
 
 // Policies swapped while a process in a child cgroup hammers connect(): every connect is
 // decided by one whole policy, never by a mix of two or by none.
@@ -34,11 +35,7 @@ print(ok, denied)`], 'pipe');
     child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
     await new Promise((r) => child.once('spawn', r));
     const pid = child.pid as number;
-    const rec = await waitFor('the python exec', () => {
-      host.tracker.sync();
-      const r = host.tracker.table.current(pid);
-      return r?.comm.startsWith('python') ? r : undefined;
-    });
+    const rec = await execRecord(host, pid);
     sock.maps.identities.update(pid, { id: A, coarse: 0, startNs: rec.key.startNs });
     child.stdin?.end('go\n');
     const done = exited(child);

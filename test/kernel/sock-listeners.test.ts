@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
 import { PolicySwitch } from '../../agent/enforce/index.js';
 import { SockPrograms, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
+import { execRecord } from '../support/exec-record.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
 
@@ -24,11 +25,7 @@ describe('cgroup/bind4: listener identities', () => {
     child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
     await new Promise((r) => child.once('spawn', r));
     const pid = child.pid as number;
-    const rec = await waitFor('the python exec', () => {
-      host.tracker.sync();
-      const r = host.tracker.table.current(pid);
-      return r?.comm.startsWith('python') ? r : undefined;
-    });
+    const rec = await execRecord(host, pid);
     sock.maps.identities.update(pid, { id, coarse: 0, startNs: rec.key.startNs });
     child.stdin?.write('go\n');
     return { output: () => out, done: exited(child), kill: () => child.kill('SIGKILL') };

@@ -10,8 +10,9 @@ import {
   LAYOUT, Mode, Unidentified, Verdict, decodePolicyKey, decodeProcIdentity, decodeSockConfig, encodePolicyKey, encodeProcIdentity,
   encodeSockConfig,
 } from '../../agent/kernel/abi.gen.js';
+import { execRecord } from '../support/exec-record.js';
 import { TestCgroup } from '../support/test-cgroup.js';
-import { exited, waitFor } from '../support/wait.js';
+import { exited } from '../support/wait.js';
 
 // bpf/sock.bpf.c attached to a child cgroup (never the v2 root): real connects from real
 // processes in that cgroup, decided from the maps the agent will fill.
@@ -46,11 +47,7 @@ except PermissionError: print("EPERM")`], 'pipe');
     child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
     await new Promise((r) => child.once('spawn', r));
     const pid = child.pid as number;
-    const rec = await waitFor('the python exec', () => {
-      host.tracker.sync();
-      const r = host.tracker.table.current(pid);
-      return r?.comm.startsWith('python') ? r : undefined;
-    });
+    const rec = await execRecord(host, pid);
     if (id !== undefined) identities().update(pid, { id, coarse, startNs: startNs ? startNs(rec.key.startNs) : rec.key.startNs });
     child.stdin?.end('go\n');
     await exited(child);
