@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
-/* Identities in the kernel and identity-bound connects. Exec/fork/exit tracepoints keep
+/* Identities in the kernel and identity-bound connections. Exec/fork/exit tracepoints keep
  * proc_identity (tgid → identity, start time) from exe_identity, so a workload has its identity
- * before its first instruction, and across agent restarts. cgroup/connect4 finds the caller's identity (proc_identity, checked
- * against the task's start time), the destination's (the identity listening on that local port),
- * and allows only what the policy generation in force allows. Attached at the agent's --cgroup
- * (never the v2 root in tests), it acts only on that subtree; with no policy it allows all. */
+ * before its first instruction, and across agent restarts. cgroup/bind4,6 record which identity
+ * listens on a port; cgroup/connect4,6 allow a local destination by (caller, listener, port) and
+ * any other by (caller, port, remote CIDR), in the policy generation in force, counting flows and
+ * reporting every deny; sockops reports each identified connection's open and close for both ends.
+ * Attached at the agent's --cgroup (never the v2 root in tests), the hooks act only on that
+ * subtree; with no policy they allow all. Helpers: lib/sock_*.h. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -17,73 +19,30 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* ns per USER_HZ tick (/proc's start time unit), set by the agent before load. */
-const volatile __u64 tick_ns = 10000000;
+#include "lib/sock_maps.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);			/* tgid */
-	__type(value, struct tether_proc_identity);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} proc_identity SEC(".maps");
+const volatile struct tether_sock_rodata sock_rodata SEC(".rodata.config") = {
+	.tick_ns = 10000000,	/* USER_HZ 100; the agent sets the host's before load */
+	.wakeup_bytes = 0,
+};
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tether_exe_key);
-	__type(value, __u32);			/* identity given at exec */
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} exe_identity SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);			/* local TCP port, host order */
-	__type(value, __u32);			/* identity listening there */
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} listeners SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 131072);		/* two generations of 65,536 rules */
-	__type(key, struct tether_policy_key);
-	__type(value, __u8);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} policy SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tether_sock_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sock_config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TETHER_VERDICT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} verdicts SEC(".maps");
-
-static __always_inline void count_verdict(__u32 verdict)
+/* A wake-up of the reader costs several times the programs' own work (one per connect and two
+ * per connection would make connect() a third slower): wake it only once wakeup_bytes wait; the
+ * agent drains the rest on a short timer (SockPrograms). */
+static __always_inline void submit_sock_event(void *e)
 {
-	__u64 *n = bpf_map_lookup_elem(&verdicts, &verdict);
+	__u64 waiting = bpf_ringbuf_query(&sock_events, BPF_RB_AVAIL_DATA);
 
-	if (n)
-		*n += 1;
+	bpf_ringbuf_submit(e, waiting >= sock_rodata.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline __u64 leader_start(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, group_leader, start_boottime);
-}
+#include "lib/sock_addr.h"
+#include "lib/sock_decide.h"
+#include "lib/sock_conn.h"
 
 /* Identity from the moment of exec, before the new program runs a single instruction: the
- * executable's file (and the effective uid, when the entry names one) decides it. An exec into
- * a file with no identity takes the identity away. */
+ * executable's file (and the effective uid, when the entry names one) decides it, else the
+ * cgroup the program starts in. An exec into a file with neither takes the identity away. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_identity_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -101,6 +60,11 @@ int BPF_PROG(handle_identity_exec, struct task_struct *task, pid_t old_pid, stru
 		id = bpf_map_lookup_elem(&exe_identity, &key);
 	}
 	if (!id) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+
+		id = bpf_map_lookup_elem(&cgroup_identity, &cgroup);
+	}
+	if (!id) {
 		bpf_map_delete_elem(&proc_identity, &tgid);
 		return 0;
 	}
@@ -115,7 +79,7 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_identity_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
-	struct tether_proc_identity *pi, ci;
+	struct tether_proc_identity *pi, ci = {};
 
 	if (BPF_CORE_READ(child, pid) != ctgid)
 		return 0;	/* a thread */
@@ -123,8 +87,6 @@ int BPF_PROG(handle_identity_fork, struct task_struct *parent, struct task_struc
 	if (!pi || pi->start_ns != leader_start(parent))
 		return 0;	/* (a coarse parent entry is not inherited: user space fills its children) */
 	ci.id = pi->id;
-	ci.coarse = 0;
-	ci._pad[0] = ci._pad[1] = ci._pad[2] = 0;
 	ci.start_ns = leader_start(child);
 	if (bpf_map_update_elem(&proc_identity, &ctgid, &ci, BPF_ANY))
 		count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
@@ -145,79 +107,58 @@ int BPF_PROG(handle_identity_exit, struct task_struct *task)
 	return 0;
 }
 
-/* The caller's identity, or 0: an entry left by an earlier process of this pid does not count. */
-static __always_inline __u32 caller_identity(void)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct tether_proc_identity *pi = bpf_map_lookup_elem(&proc_identity, &tgid);
-	struct task_struct *task;
-	__u64 start;
-
-	if (!pi)
-		return 0;
-	task = bpf_get_current_task_btf();
-	start = leader_start(task);
-	if (pi->coarse ? start / tick_ns != pi->start_ns / tick_ns : start != pi->start_ns)
-		return 0;
-	return pi->id;
-}
-
-static __always_inline int allowed(__u32 src, __u32 dst, __u16 port, __u8 generation)
-{
-	struct tether_policy_key key = { .src = src, .dst = dst, .port = port, .generation = generation };
-
-	if (bpf_map_lookup_elem(&policy, &key))
-		return 1;
-	key.port = 0;	/* a rule for every port */
-	return bpf_map_lookup_elem(&policy, &key) != 0;
-}
-
-/* A listener's identity, recorded when it binds a port: the destination side of a local connect.
- * Port 0 (the kernel picks one later) says nothing yet; an unidentified binder clears the port. */
 SEC("cgroup/bind4")
 int handle_bind4(struct bpf_sock_addr *ctx)
 {
-	__u32 port = bpf_ntohs(ctx->user_port), id;
-
-	if (ctx->type != SOCK_STREAM || port == 0)
-		return 1;
-	id = caller_identity();
-	if (id) {
-		if (bpf_map_update_elem(&listeners, &port, &id, BPF_ANY))
-			count_error(FILE_ID, __LINE__, TETHER_ERR_MAP_FULL);
-	} else {
-		bpf_map_delete_elem(&listeners, &port);
-	}
-	return 1;	/* binding is never refused here: policy is about who may connect */
+	return record_listener(ctx);
 }
 
+SEC("cgroup/bind6")
+int handle_bind6(struct bpf_sock_addr *ctx)
+{
+	return record_listener(ctx);
+}
+
+/* Returning 0 makes connect() fail with EPERM. */
 SEC("cgroup/connect4")
 int handle_connect4(struct bpf_sock_addr *ctx)
 {
-	__u32 zero = 0, src, *dst;
-	struct tether_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &zero);
-	__u32 port;
-	int ok;
+	struct ip_addr ip;
 
-	/* Read once: the whole decision uses one policy generation, never a mix of two. */
-	if (!cfg || !cfg->enabled || ctx->type != SOCK_STREAM)
+	ip_from_v4(&ip, ctx->user_ip4);
+	return decide_connect(ctx, &ip) != TETHER_VERDICT_DENY;
+}
+
+SEC("cgroup/connect6")
+int handle_connect6(struct bpf_sock_addr *ctx)
+{
+	struct ip_addr ip;
+
+	ip_from_v6(&ip, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]);
+	return decide_connect(ctx, &ip) != TETHER_VERDICT_DENY;
+}
+
+/* Connections of identified sockets only: the client's storage (written by connect) or an
+ * identified listener (or client) on the server's side; others cost a lookup or two. */
+SEC("sockops")
+int handle_sockops(struct bpf_sock_ops *skops)
+{
+	struct tether_sock_identity *ids;
+	struct bpf_sock *sk = skops->sk;
+	__u32 op = skops->op;
+	struct conn c;
+
+	if (!sk || !conn_op(skops) || !conn_read(skops, &c))
 		return 1;
-	port = bpf_ntohs(ctx->user_port);
-	src = caller_identity();
-	if (!src) {
-		ok = cfg->unidentified == TETHER_UNIDENTIFIED_ALLOW;
-	} else {
-		dst = bpf_map_lookup_elem(&listeners, &port);
-		ok = dst && allowed(src, *dst, port, cfg->generation);
-	}
-	if (ok) {
-		count_verdict(TETHER_VERDICT_ALLOW);
+	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		ids = server_ids(sk, &c);
+	else
+		ids = bpf_sk_storage_get(&sock_ids, sk, 0, 0);
+	if (!ids)
 		return 1;
-	}
-	if (cfg->mode == TETHER_MODE_AUDIT) {
-		count_verdict(TETHER_VERDICT_AUDIT);
-		return 1;
-	}
-	count_verdict(TETHER_VERDICT_DENY);
-	return 0;	/* connect() fails with EPERM */
+	if (op == BPF_SOCK_OPS_STATE_CB)
+		conn_closed(skops, ids, &c);
+	else
+		conn_opened(skops, ids, &c, op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB);
+	return 1;
 }

@@ -8,7 +8,7 @@
 export { AttestError, type AttestErrorCode } from './errors.js';
 export { ProcessTable, type ProcessKey, type ProcessRecord } from './process-table.js';
 export { StartClock, detectTicksPerSecond } from './start-clock.js';
-export { ProcessTracker, type ProcessTrackerOptions, type ProcEvents, type TrackerStats } from './process-tracker.js';
+export { ProcessTracker, type ProcessTrackerOptions, type ProcEvents, type ProcessStarts, type TrackerStats } from './process-tracker.js';
 export { ProcessDescriber, bootTimeMs, type ProcessInfo } from './process-info.js';
 export { hostTracker, type HostTracker } from './host-tracker.js';
 export { ProcReader, parseStat, devToKernel, type ProcSnapshot } from './proc-reader.js';

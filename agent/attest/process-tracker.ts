@@ -13,6 +13,9 @@ export interface ProcEvents {
   close(): void;
 }
 
+/** Processes a batch of events started (or moved to another cgroup), or a rebuild of the whole table. */
+export type ProcessStarts = { readonly kind: 'started'; readonly records: readonly ProcessRecord[] } | { readonly kind: 'resync' };
+
 export interface TrackerStats {
   readonly processes: number;
   readonly eventsApplied: number;
@@ -49,6 +52,7 @@ export class ProcessTracker {
   #applied = 0;
   #resyncs = 0;
   #lossTimer: NodeJS.Timeout | undefined;
+  readonly #startListeners = new Set<(started: ProcessStarts) => void>();
 
   constructor(options: ProcessTrackerOptions) {
     this.#options = options;
@@ -76,6 +80,16 @@ export class ProcessTracker {
     return this.#watchers.watch(record, listener);
   }
 
+  /**
+   * Tells `listener` of the processes each batch of kernel events started (an exec runs a new
+   * program, a fork makes a new process) or moved to another cgroup, and of every rebuild from
+   * /proc, after which anything may have changed unseen. Returns unsubscribe.
+   */
+  onStarted(listener: (started: ProcessStarts) => void): () => void {
+    this.#startListeners.add(listener);
+    return () => { this.#startListeners.delete(listener); };
+  }
+
   stats(): TrackerStats {
     return {
       processes: this.table.size,
@@ -93,6 +107,7 @@ export class ProcessTracker {
 
   #onEvents(events: ProcEvent[]): void {
     let lost = this.#dropsSeen;
+    const started = new Set<number>();
     for (const e of events) {
       if (e.lost > lost) lost = e.lost;
       // An exit is always true (the process is gone); anything else older than the last scan
@@ -101,8 +116,14 @@ export class ProcessTracker {
       this.table.apply(e);
       this.#applied++;
       this.#watchers.onEvent(e);
+      if (e.kind === ProcKind.EXEC || e.kind === ProcKind.FORK || e.kind === ProcKind.CGROUP) started.add(e.tgid);
+      else if (e.kind === ProcKind.EXIT) started.delete(e.tgid);
     }
     if (lost > this.#dropsSeen) this.#resync('drops');
+    else if (started.size > 0 && this.#startListeners.size > 0) {
+      const records = [...started].flatMap((tgid) => this.table.current(tgid) ?? []);
+      this.#tell({ kind: 'started', records });
+    }
   }
 
   /** A loss after the last event read shows only in the kernel's counter. */
@@ -122,7 +143,12 @@ export class ProcessTracker {
     }
     if (reason === 'drops') this.#resyncs++;
     this.#watchers.afterResync(this.table);
+    this.#tell({ kind: 'resync' });
     this.#options.onResync?.(reason, this.table.size);
+  }
+
+  #tell(change: ProcessStarts): void {
+    for (const l of [...this.#startListeners]) l(change);
   }
 
   #scan(): Map<number, ProcSnapshot> {

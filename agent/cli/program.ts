@@ -3,8 +3,11 @@ import { EXIT, ReportedFailure, UsageError, describeError } from './exit-codes.j
 import * as agent from './commands/agent.js';
 import * as api from './commands/api.js';
 import * as ca from './commands/ca.js';
+import * as conns from './commands/conns.js';
 import * as entry from './commands/entry.js';
+import * as events from './commands/events.js';
 import * as id from './commands/id.js';
+import * as policy from './commands/policy.js';
 import * as ps from './commands/ps.js';
 import * as svid from './commands/svid.js';
 import * as uninstall from './commands/uninstall.js';
@@ -21,8 +24,11 @@ export function buildProgram(): Command {
   agent.register(program);
   api.register(program);
   ca.register(program);
+  conns.register(program);
   entry.register(program);
+  events.register(program);
   id.register(program);
+  policy.register(program);
   ps.register(program);
   svid.register(program);
   uninstall.register(program);

@@ -1,15 +1,18 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { SelectorSource, detectTicksPerSecond, hostTracker, type ProcessRecord } from '../attest/index.js';
-import { IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, compilePolicy, type Policy } from '../enforce/index.js';
+import { SelectorSource, detectTicksPerSecond, hostTracker } from '../attest/index.js';
 import { LocalAuthority } from '../ca/index.js';
-import { ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader, SockPrograms } from '../kernel/index.js';
+import { ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader } from '../kernel/index.js';
 import { FileEntryStore } from '../registry/index.js';
-import { SpiffeError, TrustDomain, type SpiffeId } from '../spiffe/index.js';
+import { SpiffeError, TrustDomain } from '../spiffe/index.js';
 import { JwtSvidCache, X509SvidCache } from '../svid/index.js';
 import { IdentityBackend, WorkloadServer } from '../workload/index.js';
 import { Lifecycle } from './lifecycle.js';
-import { createLogger, type Logger } from '../telemetry/index.js';
+import { Registry } from 'prom-client';
+import { createLogger, MetricsServer, type Logger } from '../telemetry/index.js';
+import { AdminServer } from '../admin/index.js';
+import { adminBackend } from './admin-backend.js';
+import { startEnforcement } from './enforcement.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 
@@ -21,7 +24,7 @@ const STOP_DEADLINE_MS = 5_000;
 /**
  * Start order: state dir, bpffs and pin dir, the enforcement cgroup check, kernel programs and
  * the process table, the CA, the entries, the SVID caches, the Workload API socket; the reverse
- * on SIGTERM/SIGINT. SIGHUP reloads the entries file. Resolves when the agent has stopped.
+ * on SIGTERM/SIGINT. SIGHUP reloads the entries and policy files. Resolves when the agent has stopped.
  */
 export async function runAgent(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
@@ -32,6 +35,10 @@ export async function runAgent(config: Config): Promise<void> {
   const cgroup = enforcementCgroup(config.enforce.cgroup);
   const life = new Lifecycle(log);
   const now = (): Date => new Date();
+
+  const metrics = new Registry();
+  const metricsServer = await life.start('metrics', () => MetricsServer.start(config.metricsAddr, metrics, log.child({ component: 'metrics' })),
+    (server) => server?.close());
 
   const { tracker, describer } = await life.start('process table', () => {
     const host = hostTracker({
@@ -63,12 +70,15 @@ export async function runAgent(config: Config): Promise<void> {
     x509.retain(ids);
     jwt.retain(ids);
   }), (unsubscribe) => unsubscribe());
+  const selectors = new SelectorSource({ describer, table: tracker.table });
+  const ticksPerSecond = detectTicksPerSecond();
   const backend = new IdentityBackend({
-    trustDomain, tracker, selectors: new SelectorSource({ describer, table: tracker.table }), entries, x509, jwt,
+    trustDomain, tracker, selectors, entries, x509, jwt,
     bundles: { x509Bundle: () => ca.x509Bundle(), jwtBundle: () => ca.jwtBundle(), onChange: (l) => ca.onChange(() => l()) },
-    ticksPerSecond: detectTicksPerSecond(),
+    ticksPerSecond,
   });
-  if (config.policy !== undefined) await startEnforcement({ config, cgroup, trustDomain, life, log, entries, table: tracker.table });
+  const enforcement = config.policy === undefined ? undefined
+    : await startEnforcement({ config, cgroup, trustDomain, life, log, entries, tracker, selectors, ticksPerSecond, metrics });
 
   const socket = config.socket ?? join(config.stateDir, 'public', 'agent.sock');
   const peers = new PeerCredentialReader({ onFallback: (why) => log.warn({ component: 'workload' }, why) });
@@ -78,13 +88,22 @@ export async function runAgent(config: Config): Promise<void> {
     return server;
   }, (server) => server.close(STOP_DEADLINE_MS));
 
+  const adminSocket = config.adminSocket ?? join(config.stateDir, 'admin.sock');
+  await life.start('admin API', async () => {
+    const server = new AdminServer({ socketPath: adminSocket, backend: adminBackend(enforcement), log: log.child({ component: 'admin' }) });
+    await server.start();
+    return server;
+  }, (server) => server.close(STOP_DEADLINE_MS));
+
   const active = ca.status().x509.find((a) => a.state === 'active');
   process.stdout.write(`tether agent: serving the Workload API on ${socket} (SPIFFE_ENDPOINT_SOCKET=unix://${socket}); `
     + `trust domain ${trustDomain.name}, CA ${active?.id ?? '-'}, ${entries.current().length} entries from ${entriesPath}, `
-    + `tracking ${tracker.stats().processes} processes; pins ${config.pinDir}, cgroup ${cgroup}\n`);
+    + `tracking ${tracker.stats().processes} processes; pins ${config.pinDir}, cgroup ${cgroup}; `
+    + `${enforcement === undefined ? 'no policy' : `policy ${config.policy}`}; admin ${adminSocket}; metrics ${metricsServer === undefined ? 'off' : `port ${metricsServer.port}`}\n`);
   log.info({ component: 'daemon', trustDomain: trustDomain.name, socket, entries: entries.current().length, cgroup }, 'agent started');
 
   await untilStopSignal(log, () => {
+    enforcement?.reloadPolicy();
     entries.reload().then((r) => {
       if (!r.ok) log.error({ component: 'registry', err: r.error.message }, 'SIGHUP: entries refused, the last good set keeps serving');
     }, (err: unknown) => log.error({ component: 'registry', err }, 'SIGHUP: reload failed'));
@@ -93,48 +112,9 @@ export async function runAgent(config: Config): Promise<void> {
   log.info({ component: 'daemon', ...printable(tracker.stats()) }, 'agent stopped');
 }
 
-/**
- * The connect hooks on the enforcement cgroup, the kernel's exec-time identities from the
- * entries, and the policy switched in whole; again on every entries or policy change. Stopping
- * the agent leaves all of it pinned and enforcing (`tether uninstall` removes it).
- */
-async function startEnforcement(o: {
-  config: Config; cgroup: string; trustDomain: TrustDomain; life: Lifecycle; log: Logger;
-  entries: FileEntryStore; table: { values(): Iterable<ProcessRecord> };
-}): Promise<void> {
-  const log = o.log.child({ component: 'enforce' });
-  const numbers = await IdentityNumbers.open(o.config.stateDir);
-  const sock = await o.life.start('enforcement hooks', () => SockPrograms.open({ pinDir: o.config.pinDir, cgroup: o.cgroup }), (s) => s.release());
-  log.info({ cgroup: o.cgroup, link: sock.link }, sock.link === 'adopted' ? 'adopted the pinned hooks of an earlier run' : 'hooks attached');
-  const policies = await o.life.start('policy', () => {
-    const store = new PolicyStore({ path: o.config.policy as string, trustDomain: o.trustDomain, log });
-    store.start();
-    return store;
-  }, (store) => store.stop());
-  const identities = new KernelIdentities(sock.maps);
-  const switcher = new PolicySwitch(sock.maps);
-  const enforce = (): void => {
-    try {
-      const set = o.entries.current();
-      const ids = [...new Map(set.map((e) => [e.spiffeId.toString(), e.spiffeId])).values()];
-      const numberOf = (id: SpiffeId): number => numbers.numberOf(id);
-      const synced = identities.sync(set, numberOf, o.table.values());
-      const compiled = compilePolicy(policies.current() as Policy, ids, numberOf);
-      const applied = switcher.apply(compiled);
-      for (const n of compiled.notEnforced) log.warn({ line: n.line }, n.reason);
-      log.info({ ...applied, mode: compiled.mode, executables: synced.executables, seeded: synced.seeded,
-        userSpaceOnly: synced.userSpaceOnly.length }, 'policy in force');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'policy not applied; the last one stays in force');
-    }
-  };
-  enforce();
-  await o.life.start('policy updates', () => [o.entries.onChange(enforce), policies.onChange(enforce)], (stops) => { for (const s of stops) s(); });
-}
-
 /** Resolves on SIGTERM or SIGINT; SIGHUP calls onHangup (reload). Signals are handled only here. */
 function untilStopSignal(log: Logger, onHangup: () => void): Promise<void> {
-  const hangup = (): void => { log.info({ component: 'daemon' }, 'SIGHUP: reloading entries'); onHangup(); };
+  const hangup = (): void => { log.info({ component: 'daemon' }, 'SIGHUP: reloading entries and policy'); onHangup(); };
   process.on('SIGHUP', hangup);
   return new Promise((done) => {
     const stop = (signal: NodeJS.Signals): void => {

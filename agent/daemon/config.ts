@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseListenAddress } from '../telemetry/index.js';
 
 /** Every key with its default, in one place; flags map one to one onto keys (DESIGN.md table). */
 const ConfigSchema = z.object({
@@ -14,6 +15,12 @@ const ConfigSchema = z.object({
   /** Connection policy (YAML), watched; absent: no hooks are attached, nothing is enforced. */
   policy: z.string().min(1).optional(),
   pinDir: z.string().min(1).default('/sys/fs/bpf/tether'),
+  /** The admin API (root-only, mode 0600); default <stateDir>/admin.sock. */
+  adminSocket: z.string().min(1).optional(),
+  /** Prometheus text at /metrics; "off" serves none. A port already taken is logged, not fatal. */
+  metricsAddr: z.string().min(1).default('127.0.0.1:9811').refine((v) => {
+    try { parseListenAddress(v); return true; } catch { return false; }
+  }, { message: 'expected host:port ("127.0.0.1:9811", "[::1]:9811") or "off"' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   ca: z.object({
     /** SPIRE's ca_key_type names. */
@@ -48,6 +55,8 @@ export interface ConfigFlags {
   readonly policy?: string;
   readonly pinDir?: string;
   readonly cgroup?: string;
+  readonly adminSocket?: string;
+  readonly metricsAddr?: string;
   readonly logLevel?: string;
 }
 
@@ -57,10 +66,13 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const base = file === undefined ? {} : readConfigFile(file);
   const layered = {
     ...base,
-    ...defined({ trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR, entries: env.TETHER_ENTRIES, policy: env.TETHER_POLICY }),
+    ...defined({
+      trustDomain: env.TETHER_TRUST_DOMAIN, stateDir: env.TETHER_STATE_DIR, pinDir: env.TETHER_PIN_DIR, entries: env.TETHER_ENTRIES,
+      policy: env.TETHER_POLICY, adminSocket: env.TETHER_ADMIN_SOCKET, metricsAddr: env.TETHER_METRICS_ADDR,
+    }),
     ...defined({
       trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel,
-      socket: flags.socket, entries: flags.entries, policy: flags.policy,
+      socket: flags.socket, entries: flags.entries, policy: flags.policy, adminSocket: flags.adminSocket, metricsAddr: flags.metricsAddr,
     }),
     enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };

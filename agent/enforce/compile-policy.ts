@@ -1,7 +1,7 @@
 import type { SpiffeId } from '../spiffe/index.js';
 import { EnforceError } from './errors.js';
 import type { Policy } from './policy-file.js';
-import { matchesId, type IdPattern } from './policy-values.js';
+import { matchesId, type Cidr, type IdPattern } from './policy-values.js';
 
 /** One allowed (source number, destination number, port) of the kernel's policy map; port 0 = any. */
 export interface PolicyTuple {
@@ -10,12 +10,20 @@ export interface PolicyTuple {
   readonly port: number;
 }
 
+/** One allowed (source number, destination network, port) of the kernel's CIDR map; port 0 = any. */
+export interface CidrTuple {
+  readonly src: number;
+  readonly cidr: Cidr;
+  readonly port: number;
+}
+
 export interface CompiledPolicy {
   readonly mode: Policy['mode'];
   readonly unidentified: Policy['unidentified'];
+  /** Destinations with an identity (a local listener's). */
   readonly tuples: readonly PolicyTuple[];
-  /** Rules the kernel cannot enforce yet (remote CIDRs), by line: reported, never silently dropped. */
-  readonly notEnforced: ReadonlyArray<{ readonly line: number; readonly reason: string }>;
+  /** Destinations without one ("external": remote hosts, unidentified local listeners). */
+  readonly cidrs: readonly CidrTuple[];
 }
 
 /** A port range wider than this is refused rather than written as thousands of map entries. */
@@ -28,14 +36,21 @@ const MAX_PORTS_PER_RULE = 1024;
  */
 export function compilePolicy(policy: Policy, knownIds: readonly SpiffeId[], numberOf: (id: SpiffeId) => number): CompiledPolicy {
   const tuples = new Map<string, PolicyTuple>();
-  const notEnforced: Array<{ line: number; reason: string }> = [];
+  const cidrs = new Map<string, CidrTuple>();
   const expand = (p: IdPattern): SpiffeId[] => (p.kind === 'exact' ? [p.id] : knownIds.filter((id) => matchesId(p, id)));
   for (const rule of policy.rules) {
+    const ports = portsOf(rule.ports, rule.line);
     if (rule.to.kind === 'external') {
-      notEnforced.push({ line: rule.line, reason: 'rules to external CIDRs are not enforced in the kernel yet' });
+      for (const from of expand(rule.from)) {
+        for (const cidr of rule.to.cidrs) {
+          for (const port of ports) {
+            const t = { src: numberOf(from), cidr, port };
+            cidrs.set(`${t.src}/${cidr.address.toString('hex')}/${cidr.prefixLength}/${port}`, t);
+          }
+        }
+      }
       continue;
     }
-    const ports = portsOf(rule.ports, rule.line);
     for (const from of expand(rule.from)) {
       for (const to of expand(rule.to.pattern)) {
         for (const port of ports) {
@@ -45,7 +60,7 @@ export function compilePolicy(policy: Policy, knownIds: readonly SpiffeId[], num
       }
     }
   }
-  return { mode: policy.mode, unidentified: policy.unidentified, tuples: [...tuples.values()], notEnforced };
+  return { mode: policy.mode, unidentified: policy.unidentified, tuples: [...tuples.values()], cidrs: [...cidrs.values()] };
 }
 
 function portsOf(ranges: Policy['rules'][number]['ports'], line: number): number[] {

@@ -1,5 +1,7 @@
-import { Mode, Unidentified, type SockMaps } from '../kernel/index.js';
+import { Mode, Unidentified, cidrKey, type SockMaps } from '../kernel/index.js';
 import type { CompiledPolicy } from './compile-policy.js';
+
+type SwitchMaps = Pick<SockMaps, 'policy' | 'cidrs' | 'config'>;
 
 /**
  * Puts a compiled policy into the kernel whole, or not at all: the new rules are written under
@@ -8,9 +10,9 @@ import type { CompiledPolicy } from './compile-policy.js';
  * every connect is decided by the old policy or by the new one, never by a mix or by neither.
  */
 export class PolicySwitch {
-  readonly #maps: Pick<SockMaps, 'policy' | 'config'>;
+  readonly #maps: SwitchMaps;
 
-  constructor(maps: Pick<SockMaps, 'policy' | 'config'>) {
+  constructor(maps: SwitchMaps) {
     this.#maps = maps;
   }
 
@@ -25,6 +27,9 @@ export class PolicySwitch {
     const next = old === 0 ? 1 : 0;
     this.#clear(next); // leftovers of an interrupted earlier switch
     this.#maps.policy.updateMany(policy.tuples.map((t) => [{ ...t, generation: next }, 1] as const));
+    for (const t of policy.cidrs) { // an LPM trie takes no batch update
+      this.#maps.cidrs.update(cidrKey({ src: t.src, port: t.port, generation: next, family: t.cidr.family, address: t.cidr.address, prefixLength: t.cidr.prefixLength }), 1);
+    }
     this.#maps.config.update(0, {
       mode: policy.mode === 'audit' ? Mode.AUDIT : Mode.ENFORCE,
       unidentified: policy.unidentified === 'deny' ? Unidentified.DENY : Unidentified.ALLOW,
@@ -32,7 +37,7 @@ export class PolicySwitch {
       enabled: 1,
     });
     this.#clear(old);
-    return { generation: next, rules: policy.tuples.length };
+    return { generation: next, rules: policy.tuples.length + policy.cidrs.length };
   }
 
   /** No policy: the hook allows everything and reports nothing. */
@@ -44,5 +49,6 @@ export class PolicySwitch {
   #clear(generation: number): void {
     const stale = [...this.#maps.policy.keys()].filter((k) => k.generation === generation);
     this.#maps.policy.deleteMany(stale);
+    for (const k of [...this.#maps.cidrs.keys()]) if (k.generation === generation) this.#maps.cidrs.delete(k);
   }
 }

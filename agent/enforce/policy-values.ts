@@ -134,9 +134,36 @@ function clearHostBits(address: Buffer, prefixLength: number): void {
   }
 }
 
-function formatAddress(family: 4 | 6, address: Buffer): string {
+/** Dotted quad, or IPv6 groups with the first run of zero groups written "::". */
+export function formatAddress(family: 4 | 6, address: Buffer): string {
   if (family === 4) return [...address].join('.');
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(address.readUInt16BE(i).toString(16));
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+/** Whether `address` (4 or 16 bytes, network order) lies in the network. */
+export function cidrContains(cidr: Cidr, family: 4 | 6, address: Buffer): boolean {
+  if (cidr.family !== family) return false;
+  const masked = Buffer.from(address);
+  clearHostBits(masked, cidr.prefixLength);
+  return masked.equals(cidr.address);
+}
+
+export function formatCidr(cidr: Cidr): string {
+  return `${formatAddress(cidr.family, cidr.address)}/${cidr.prefixLength}`;
+}
+
+export function formatIdPattern(p: IdPattern): string {
+  return p.kind === 'exact' ? p.id.toString() : `spiffe://${p.trustDomain.name}${p.pathPrefix}*`;
+}
+
+/** "5432", "8000-8080,9090", or "any" for no ranges. */
+export function formatPorts(ranges: readonly PortRange[]): string {
+  if (ranges.length === 0) return 'any';
+  return ranges.map((r) => (r.first === r.last ? String(r.first) : `${r.first}-${r.last}`)).join(',');
+}
+
+export function portInRanges(ranges: readonly PortRange[], port: number): boolean {
+  return ranges.length === 0 || ranges.some((r) => port >= r.first && port <= r.last);
 }

@@ -10,7 +10,43 @@ export const LAYOUT = {
   tether_exe_key: { size: 16, fields: { ino: 0, dev: 8, uid: 12 } },
   tether_policy_key: { size: 12, fields: { src: 0, dst: 4, port: 8, generation: 10, _pad: 11 } },
   tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, _pad: 4 } },
+  tether_sock_rodata: { size: 16, fields: { tick_ns: 0, wakeup_bytes: 8, _pad: 12 } },
+  tether_addr_key: { size: 20, fields: { family: 0, _pad: 1, addr: 4 } },
+  tether_cidr_key: { size: 28, fields: { prefixlen: 0, src: 4, port: 8, generation: 10, family: 11, addr: 12 } },
+  tether_flow_key: { size: 28, fields: { src: 0, dst: 4, port: 8, family: 10, _pad: 11, addr: 12 } },
+  tether_flow_stats: { size: 24, fields: { count: 0, last_ns: 8, verdict: 16, _pad: 17 } },
+  tether_sock_event: { size: 104, fields: { ktime_ns: 0, cookie: 8, cgroup_id: 16, kind: 24, tgid: 28, local_id: 32, peer_id: 36, family: 40, local_port: 42, peer_port: 44, verdict: 46, mode: 47, local_addr: 48, peer_addr: 64, comm: 80, role: 96, _pad: 97 } },
+  tether_sock_identity: { size: 12, fields: { local_id: 0, peer_id: 4, role: 8, _pad: 9 } },
+  tether_conn_key: { size: 40, fields: { client_addr: 0, server_addr: 16, client_port: 32, server_port: 34, family: 36, _pad: 37 } },
 } as const;
+
+/** enum tether_sock_event_kind */
+export const SockEventKind = {
+  VERDICT: 0,
+  OPEN: 1,
+  CLOSE: 2,
+} as const;
+export type SockEventKind = (typeof SockEventKind)[keyof typeof SockEventKind];
+
+/** enum tether_sock_counter */
+export const SockCounter = {
+  EVENTS_LOST: 0,
+  COUNTER_MAX: 1,
+} as const;
+export type SockCounter = (typeof SockCounter)[keyof typeof SockCounter];
+
+/** enum tether_cidr_prefix */
+export const CidrPrefix = {
+  FIXED: 64,
+} as const;
+export type CidrPrefix = (typeof CidrPrefix)[keyof typeof CidrPrefix];
+
+/** enum tether_sock_role */
+export const SockRole = {
+  CLIENT: 0,
+  SERVER: 1,
+} as const;
+export type SockRole = (typeof SockRole)[keyof typeof SockRole];
 
 /** enum tether_mode */
 export const Mode = {
@@ -57,6 +93,7 @@ export const Err = {
   RINGBUF_FULL: 1,
   READ_FILENAME: 2,
   MAP_FULL: 3,
+  SK_STORAGE: 4,
 } as const;
 export type Err = (typeof Err)[keyof typeof Err];
 
@@ -262,5 +299,235 @@ export function encodeSockConfig(value: SockConfig): Buffer {
   buf.writeUInt8(value.unidentified, 1);
   buf.writeUInt8(value.generation, 2);
   buf.writeUInt8(value.enabled, 3);
+  return buf;
+}
+
+/** struct tether_sock_rodata (16 bytes) */
+export interface SockRodata {
+  readonly tickNs: bigint;
+  readonly wakeupBytes: number;
+}
+export function decodeSockRodata(buf: Buffer, offset = 0): SockRodata {
+  if (buf.length < offset + 16) throw new RangeError(`tether_sock_rodata: need 16 bytes at ${offset}, have ${buf.length}`);
+  return {
+    tickNs: buf.readBigUInt64LE(offset + 0),
+    wakeupBytes: buf.readUInt32LE(offset + 8),
+  };
+}
+export function encodeSockRodata(value: SockRodata): Buffer {
+  const buf = Buffer.alloc(16);
+  buf.writeBigUInt64LE(value.tickNs, 0);
+  buf.writeUInt32LE(value.wakeupBytes, 8);
+  return buf;
+}
+
+/** struct tether_addr_key (20 bytes) */
+export interface AddrKey {
+  readonly family: number;
+  readonly addr: Buffer;
+}
+export function decodeAddrKey(buf: Buffer, offset = 0): AddrKey {
+  if (buf.length < offset + 20) throw new RangeError(`tether_addr_key: need 20 bytes at ${offset}, have ${buf.length}`);
+  return {
+    family: buf.readUInt8(offset + 0),
+    addr: Buffer.from(buf.subarray(offset + 4, offset + 4 + 16)),
+  };
+}
+export function encodeAddrKey(value: AddrKey): Buffer {
+  const buf = Buffer.alloc(20);
+  buf.writeUInt8(value.family, 0);
+  value.addr.copy(buf, 4, 0, 16);
+  return buf;
+}
+
+/** struct tether_cidr_key (28 bytes) */
+export interface CidrKey {
+  readonly prefixlen: number;
+  readonly src: number;
+  readonly port: number;
+  readonly generation: number;
+  readonly family: number;
+  readonly addr: Buffer;
+}
+export function decodeCidrKey(buf: Buffer, offset = 0): CidrKey {
+  if (buf.length < offset + 28) throw new RangeError(`tether_cidr_key: need 28 bytes at ${offset}, have ${buf.length}`);
+  return {
+    prefixlen: buf.readUInt32LE(offset + 0),
+    src: buf.readUInt32LE(offset + 4),
+    port: buf.readUInt16LE(offset + 8),
+    generation: buf.readUInt8(offset + 10),
+    family: buf.readUInt8(offset + 11),
+    addr: Buffer.from(buf.subarray(offset + 12, offset + 12 + 16)),
+  };
+}
+export function encodeCidrKey(value: CidrKey): Buffer {
+  const buf = Buffer.alloc(28);
+  buf.writeUInt32LE(value.prefixlen, 0);
+  buf.writeUInt32LE(value.src, 4);
+  buf.writeUInt16LE(value.port, 8);
+  buf.writeUInt8(value.generation, 10);
+  buf.writeUInt8(value.family, 11);
+  value.addr.copy(buf, 12, 0, 16);
+  return buf;
+}
+
+/** struct tether_flow_key (28 bytes) */
+export interface FlowKey {
+  readonly src: number;
+  readonly dst: number;
+  readonly port: number;
+  readonly family: number;
+  readonly addr: Buffer;
+}
+export function decodeFlowKey(buf: Buffer, offset = 0): FlowKey {
+  if (buf.length < offset + 28) throw new RangeError(`tether_flow_key: need 28 bytes at ${offset}, have ${buf.length}`);
+  return {
+    src: buf.readUInt32LE(offset + 0),
+    dst: buf.readUInt32LE(offset + 4),
+    port: buf.readUInt16LE(offset + 8),
+    family: buf.readUInt8(offset + 10),
+    addr: Buffer.from(buf.subarray(offset + 12, offset + 12 + 16)),
+  };
+}
+export function encodeFlowKey(value: FlowKey): Buffer {
+  const buf = Buffer.alloc(28);
+  buf.writeUInt32LE(value.src, 0);
+  buf.writeUInt32LE(value.dst, 4);
+  buf.writeUInt16LE(value.port, 8);
+  buf.writeUInt8(value.family, 10);
+  value.addr.copy(buf, 12, 0, 16);
+  return buf;
+}
+
+/** struct tether_flow_stats (24 bytes) */
+export interface FlowStats {
+  readonly count: bigint;
+  readonly lastNs: bigint;
+  readonly verdict: number;
+}
+export function decodeFlowStats(buf: Buffer, offset = 0): FlowStats {
+  if (buf.length < offset + 24) throw new RangeError(`tether_flow_stats: need 24 bytes at ${offset}, have ${buf.length}`);
+  return {
+    count: buf.readBigUInt64LE(offset + 0),
+    lastNs: buf.readBigUInt64LE(offset + 8),
+    verdict: buf.readUInt8(offset + 16),
+  };
+}
+export function encodeFlowStats(value: FlowStats): Buffer {
+  const buf = Buffer.alloc(24);
+  buf.writeBigUInt64LE(value.count, 0);
+  buf.writeBigUInt64LE(value.lastNs, 8);
+  buf.writeUInt8(value.verdict, 16);
+  return buf;
+}
+
+/** struct tether_sock_event (104 bytes) */
+export interface SockEvent {
+  readonly ktimeNs: bigint;
+  readonly cookie: bigint;
+  readonly cgroupId: bigint;
+  readonly kind: number;
+  readonly tgid: number;
+  readonly localId: number;
+  readonly peerId: number;
+  readonly family: number;
+  readonly localPort: number;
+  readonly peerPort: number;
+  readonly verdict: number;
+  readonly mode: number;
+  readonly localAddr: Buffer;
+  readonly peerAddr: Buffer;
+  readonly comm: string;
+  readonly role: number;
+}
+export function decodeSockEvent(buf: Buffer, offset = 0): SockEvent {
+  if (buf.length < offset + 104) throw new RangeError(`tether_sock_event: need 104 bytes at ${offset}, have ${buf.length}`);
+  return {
+    ktimeNs: buf.readBigUInt64LE(offset + 0),
+    cookie: buf.readBigUInt64LE(offset + 8),
+    cgroupId: buf.readBigUInt64LE(offset + 16),
+    kind: buf.readUInt32LE(offset + 24),
+    tgid: buf.readUInt32LE(offset + 28),
+    localId: buf.readUInt32LE(offset + 32),
+    peerId: buf.readUInt32LE(offset + 36),
+    family: buf.readUInt16LE(offset + 40),
+    localPort: buf.readUInt16LE(offset + 42),
+    peerPort: buf.readUInt16LE(offset + 44),
+    verdict: buf.readUInt8(offset + 46),
+    mode: buf.readUInt8(offset + 47),
+    localAddr: Buffer.from(buf.subarray(offset + 48, offset + 48 + 16)),
+    peerAddr: Buffer.from(buf.subarray(offset + 64, offset + 64 + 16)),
+    comm: cString(buf, offset + 80, 16),
+    role: buf.readUInt8(offset + 96),
+  };
+}
+export function encodeSockEvent(value: SockEvent): Buffer {
+  const buf = Buffer.alloc(104);
+  buf.writeBigUInt64LE(value.ktimeNs, 0);
+  buf.writeBigUInt64LE(value.cookie, 8);
+  buf.writeBigUInt64LE(value.cgroupId, 16);
+  buf.writeUInt32LE(value.kind, 24);
+  buf.writeUInt32LE(value.tgid, 28);
+  buf.writeUInt32LE(value.localId, 32);
+  buf.writeUInt32LE(value.peerId, 36);
+  buf.writeUInt16LE(value.family, 40);
+  buf.writeUInt16LE(value.localPort, 42);
+  buf.writeUInt16LE(value.peerPort, 44);
+  buf.writeUInt8(value.verdict, 46);
+  buf.writeUInt8(value.mode, 47);
+  value.localAddr.copy(buf, 48, 0, 16);
+  value.peerAddr.copy(buf, 64, 0, 16);
+  buf.write(value.comm.slice(0, 15), 80, 15, 'utf8');
+  buf.writeUInt8(value.role, 96);
+  return buf;
+}
+
+/** struct tether_sock_identity (12 bytes) */
+export interface SockIdentity {
+  readonly localId: number;
+  readonly peerId: number;
+  readonly role: number;
+}
+export function decodeSockIdentity(buf: Buffer, offset = 0): SockIdentity {
+  if (buf.length < offset + 12) throw new RangeError(`tether_sock_identity: need 12 bytes at ${offset}, have ${buf.length}`);
+  return {
+    localId: buf.readUInt32LE(offset + 0),
+    peerId: buf.readUInt32LE(offset + 4),
+    role: buf.readUInt8(offset + 8),
+  };
+}
+export function encodeSockIdentity(value: SockIdentity): Buffer {
+  const buf = Buffer.alloc(12);
+  buf.writeUInt32LE(value.localId, 0);
+  buf.writeUInt32LE(value.peerId, 4);
+  buf.writeUInt8(value.role, 8);
+  return buf;
+}
+
+/** struct tether_conn_key (40 bytes) */
+export interface ConnKey {
+  readonly clientAddr: Buffer;
+  readonly serverAddr: Buffer;
+  readonly clientPort: number;
+  readonly serverPort: number;
+  readonly family: number;
+}
+export function decodeConnKey(buf: Buffer, offset = 0): ConnKey {
+  if (buf.length < offset + 40) throw new RangeError(`tether_conn_key: need 40 bytes at ${offset}, have ${buf.length}`);
+  return {
+    clientAddr: Buffer.from(buf.subarray(offset + 0, offset + 0 + 16)),
+    serverAddr: Buffer.from(buf.subarray(offset + 16, offset + 16 + 16)),
+    clientPort: buf.readUInt16LE(offset + 32),
+    serverPort: buf.readUInt16LE(offset + 34),
+    family: buf.readUInt8(offset + 36),
+  };
+}
+export function encodeConnKey(value: ConnKey): Buffer {
+  const buf = Buffer.alloc(40);
+  value.clientAddr.copy(buf, 0, 0, 16);
+  value.serverAddr.copy(buf, 16, 0, 16);
+  buf.writeUInt16LE(value.clientPort, 32);
+  buf.writeUInt16LE(value.serverPort, 34);
+  buf.writeUInt8(value.family, 36);
   return buf;
 }

@@ -17,8 +17,12 @@ export { ProcEventSource, type ProcEventSourceOptions, type ProcCounters, type B
 export { readMounts, findCgroupV2Mount, ensureBpffs, type Mount } from './mounts.js';
 export { bpfObjectPath, packageRoot } from './paths.js';
 export { uninstall } from './uninstall.js';
-export { SockPrograms, type SockMaps } from './sock-programs.js';
+export { SockPrograms, type SockProgramsOptions } from './sock-programs.js';
+export { cidrKey, type SockMaps } from './sock-maps.js';
 export { native } from './native.js';
 export { bootTimeNs } from './clock.js';
 export { u32, u64, perCpu, structCodec, type Codec } from './codec.js';
-export { LAYOUT, ProcKind, Mode, Unidentified, Verdict, type ProcEvent, type PolicyKey, type ProcIdentity, type SockConfig, type ExeKey } from './abi.gen.js';
+export {
+  LAYOUT, ProcKind, Mode, Unidentified, Verdict, SockEventKind, SockCounter, SockRole, CidrPrefix, type ProcEvent, type PolicyKey, type ProcIdentity,
+  type SockConfig, type ExeKey, type AddrKey, type CidrKey, type FlowKey, type FlowStats, type SockEvent, type SockIdentity,
+} from './abi.gen.js';

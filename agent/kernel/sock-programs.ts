@@ -1,65 +1,105 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  LAYOUT, decodeExeKey, decodePolicyKey, decodeProcIdentity, decodeSockConfig, encodeExeKey, encodePolicyKey, encodeProcIdentity,
-  encodeSockConfig, type ExeKey, type PolicyKey, type ProcIdentity, type SockConfig,
-} from './abi.gen.js';
+import { SockCounter, decodeSockEvent, encodeSockRodata, type SockEvent } from './abi.gen.js';
+import { checkAbi } from './abi-check.js';
 import { BpfLink } from './bpf-link.js';
-import type { BpfMap } from './bpf-map.js';
 import { BpfObject } from './bpf-object.js';
-import { perCpu, structCodec, u32, u64, type Codec } from './codec.js';
+import { KernelError } from './errors.js';
 import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
+import { RingBuffer } from './ring-buffer.js';
+import { sockMaps, type SockMaps } from './sock-maps.js';
 
-/** The hooks, each with a link pinned as link_<name>: the cgroup hooks on the agent's cgroup, the
- * identity tracepoints host-wide (they only give identities; the hooks act only in the cgroup). */
-const PROGRAMS = ['handle_bind4', 'handle_connect4', 'handle_identity_exec', 'handle_identity_fork', 'handle_identity_exit'] as const;
+/** The hooks, each with a link pinned as link_<name>: the cgroup hooks (sockops included) on the
+ * agent's cgroup, the identity tracepoints host-wide (they only give identities; the hooks act
+ * only in the cgroup). */
+const PROGRAMS = [
+  'handle_bind4', 'handle_bind6', 'handle_connect4', 'handle_connect6', 'handle_sockops',
+  'handle_identity_exec', 'handle_identity_fork', 'handle_identity_exit',
+] as const;
 
-const byte: Codec<number> = { size: 1, encode: (v) => Buffer.from([v]), decode: (b, o = 0) => b[o] ?? 0 };
+export interface SockProgramsOptions {
+  readonly pinDir: string;
+  /** The cgroup v2 directory the hooks attach to: never the v2 root in tests. */
+  readonly cgroup: string;
+  /** bpf/sock.bpf.c compiled; default build/bpf/sock.bpf.o. */
+  readonly objectPath?: string;
+  /** USER_HZ, the unit of /proc's start times (a coarse identity matches to one tick); default 100. */
+  readonly ticksPerSecond?: number;
+  /** Given: the sock_events ring is read on the loop and its events handed over in batches
+   * (denies and would-denies, connections opened and closed), in the order the kernel wrote them. */
+  readonly onEvents?: (events: SockEvent[]) => void;
+  /** The kernel wakes the reader once this many bytes of events wait (0: every event); default 64 KiB. */
+  readonly wakeupBytes?: number;
+  /** What waits below wakeupBytes is delivered at least this often; default 100 ms. */
+  readonly drainIntervalMs?: number;
+}
 
-/** The connect hook's maps, typed. They are pinned by name under the pin dir, so a restarted
- * agent (or one killed with -9) finds the state the kernel has been enforcing. */
-export interface SockMaps {
-  readonly identities: BpfMap<number, ProcIdentity>;
-  readonly executables: BpfMap<ExeKey, number>;
-  readonly listeners: BpfMap<number, number>;
-  readonly policy: BpfMap<PolicyKey, number>;
-  readonly config: BpfMap<number, SockConfig>;
-  readonly verdicts: BpfMap<number, bigint[]>;
+/** ns per tick, refused unless a whole number of ns (the kernel divides start times by it). */
+/** The reader is woken once this much waits (a wake-up per event made connect() a third slower:
+ * bench/connect); the rest is drained every drainIntervalMs. A quarter of the 256 KiB ring. */
+const DEFAULT_WAKEUP_BYTES = 64 << 10;
+const DEFAULT_DRAIN_MS = 100;
+
+function tickNs(ticksPerSecond: number): bigint {
+  if (!Number.isInteger(ticksPerSecond) || ticksPerSecond <= 0 || 1e9 % ticksPerSecond !== 0) {
+    throw new KernelError('BPF_LOAD', `ticksPerSecond ${ticksPerSecond}: must be a positive integer that divides 1e9`);
+  }
+  return BigInt(1e9 / ticksPerSecond);
+}
+
+/** Maps pinned by name are reused only when their type, sizes and flags are the object's. */
+function load(options: SockProgramsOptions): BpfObject {
+  const path = options.objectPath ?? bpfObjectPath('sock');
+  const initialValues = {
+    '.rodata.config': encodeSockRodata({ tickNs: tickNs(options.ticksPerSecond ?? 100), wakeupBytes: options.wakeupBytes ?? DEFAULT_WAKEUP_BYTES }),
+  };
+  try {
+    return BpfObject.load(path, { pinRoot: options.pinDir, initialValues });
+  } catch (err) {
+    if (err instanceof KernelError && /reuse pinned map/.test(`${err.log ?? ''} ${err.message}`)) {
+      throw new KernelError('BPF_LOAD', `the maps pinned under ${options.pinDir} have another layout (pinned by an older tether?): ` +
+        `run \`tether uninstall --pin-dir ${options.pinDir}\` and start again`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**
- * bpf/sock.bpf.c on one cgroup: loaded with its maps pinned under `pinDir`, its bind4 and connect4
- * programs attached by links pinned there too. A link already pinned (an earlier run) is adopted, not
- * attached again: enforcement never lapses across restarts. release() closes our fds and leaves
- * the pins; `tether uninstall` (kernel/uninstall.ts) detaches and removes them.
+ * bpf/sock.bpf.c on one cgroup: loaded with its maps pinned under `pinDir`, its bind, connect and
+ * sockops programs attached by links pinned there too. A link already pinned (an earlier run) is
+ * adopted, not attached again: enforcement never lapses across restarts. release() closes our fds
+ * and the event ring's reader and leaves the pins; `tether uninstall` (kernel/uninstall.ts)
+ * detaches and removes them.
  */
 export class SockPrograms {
   readonly maps: SockMaps;
-  /** 'attached' the first time, 'adopted' when an earlier run's link was still pinned. */
+  /** 'attached' when this call attached a hook, 'adopted' when every link was still pinned. */
   readonly link: 'attached' | 'adopted';
   readonly #object: BpfObject;
   readonly #links: readonly BpfLink[];
+  readonly #ring: RingBuffer<SockEvent> | undefined;
+  readonly #drainTimer: NodeJS.Timeout | undefined;
 
-  private constructor(object: BpfObject, links: readonly BpfLink[], how: 'attached' | 'adopted') {
+  private constructor(object: BpfObject, links: readonly BpfLink[], how: 'attached' | 'adopted', ring: RingBuffer<SockEvent> | undefined, drainMs: number) {
     this.#object = object;
     this.#links = links;
+    this.#ring = ring;
+    if (ring) this.#drainTimer = setInterval(() => ring.drain(), drainMs).unref();
     this.link = how;
-    const cpus = native().possibleCpus();
-    this.maps = {
-      identities: object.map('proc_identity', u32, structCodec(LAYOUT.tether_proc_identity.size, encodeProcIdentity, decodeProcIdentity)),
-      executables: object.map('exe_identity', structCodec(LAYOUT.tether_exe_key.size, encodeExeKey, decodeExeKey), u32),
-      listeners: object.map('listeners', u32, u32),
-      policy: object.map('policy', structCodec(LAYOUT.tether_policy_key.size, encodePolicyKey, decodePolicyKey), byte),
-      config: object.map('sock_config', u32, structCodec(LAYOUT.tether_sock_config.size, encodeSockConfig, decodeSockConfig)),
-      verdicts: object.map('verdicts', u32, perCpu(u64, cpus)),
-    };
+    this.maps = sockMaps(object);
   }
 
-  static open(options: { pinDir: string; cgroup: string; objectPath?: string }): SockPrograms {
-    const object = BpfObject.load(options.objectPath ?? bpfObjectPath('sock'), { pinRoot: options.pinDir });
+  static open(options: SockProgramsOptions): SockPrograms {
+    checkAbi(native().layout()); // events and map values are decoded with abi.gen.ts
+    const object = load(options);
     const links: BpfLink[] = [];
+    let ring: RingBuffer<SockEvent> | undefined;
     try {
+      // The reader first: nothing a hook writes after attaching is missed.
+      if (options.onEvents) {
+        ring = new RingBuffer({ mapFd: object.mapFd('sock_events'), name: 'sock_events', decode: decodeSockEvent, onEvents: options.onEvents });
+      }
       let adopted = true;
       for (const program of PROGRAMS) {
         const pin = join(options.pinDir, `link_${program.slice('handle_'.length)}`);
@@ -72,17 +112,31 @@ export class SockPrograms {
         links.push(link);
         link.pin(pin);
       }
-      return new SockPrograms(object, links, adopted ? 'adopted' : 'attached');
+      return new SockPrograms(object, links, adopted ? 'adopted' : 'attached', ring, options.drainIntervalMs ?? DEFAULT_DRAIN_MS);
     } catch (err) {
+      ring?.close();
       for (const l of links) l.release();
       object.close();
       throw err;
     }
   }
 
-  /** Close our fds; the pinned link and maps go on enforcing without us. */
+  /** Deliver what the event ring holds now, synchronously; 0 without onEvents. */
+  drainEvents(): number {
+    return this.#ring?.drain() ?? 0;
+  }
+
+  /** Events the kernel could not write (the ring was full), over all CPUs, since the maps were pinned. */
+  eventsLost(): bigint {
+    return (this.maps.counters.lookup(SockCounter.EVENTS_LOST) ?? []).reduce((a, b) => a + b, 0n);
+  }
+
+  /** Close our fds and the event reader; the pinned links and maps go on enforcing without us. */
   release(): void {
+    clearInterval(this.#drainTimer);
+    this.#ring?.close();
     for (const l of this.#links) l.release();
     this.#object.close();
   }
 }
+

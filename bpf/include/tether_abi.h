@@ -41,6 +41,7 @@ enum tether_err {
 	TETHER_ERR_RINGBUF_FULL = 1,
 	TETHER_ERR_READ_FILENAME = 2,
 	TETHER_ERR_MAP_FULL = 3,
+	TETHER_ERR_SK_STORAGE = 4,	/* bpf_sk_storage_get() could not create a socket's storage */
 };
 
 /* Source files that count errors (FILE_ID in each .bpf.c). */
@@ -132,6 +133,122 @@ enum tether_verdict {
 	TETHER_VERDICT_AUDIT = 2,	/* would have been denied; allowed in audit mode */
 	TETHER_VERDICT_MAX = 3,
 };
+
+/* bpf/sock.bpf.c's load-time settings (.rodata.config, set between open and load). */
+struct tether_sock_rodata {
+	__u64 tick_ns;		/* ns per USER_HZ tick: the unit of a /proc-seeded (coarse) start time */
+	__u32 wakeup_bytes;	/* wake the event reader once this much is waiting (0: every event) */
+	__u8 _pad[4];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_sock_rodata) == 16);
+
+/* One of this host's addresses (sock.bpf.c's `local_addrs`, filled by user space): a connect to it
+ * reaches a local listener, whose identity the `listeners` map knows. */
+struct tether_addr_key {
+	__u8 family;		/* 4 or 6 */
+	__u8 _pad[3];
+	__u8 addr[16];		/* network order; IPv4 in addr[0..3], the rest zero */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_addr_key) == 20);
+
+/* One allowed (source identity, port, remote CIDR) of one policy generation: an LPM trie key.
+ * prefixlen counts bits after itself: 64 (src, port, generation, family always match whole) plus
+ * the CIDR's prefix length. Port 0 allows every port. A v4-mapped IPv6 address is family 4. */
+struct tether_cidr_key {
+	__u32 prefixlen;
+	__u32 src;
+	__u16 port;		/* host order */
+	__u8 generation;
+	__u8 family;		/* 4 or 6 */
+	__u8 addr[16];		/* network order; IPv4 in addr[0..3] */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_cidr_key) == 28);
+
+enum tether_cidr_prefix {
+	TETHER_CIDR_PREFIX_FIXED = 64,	/* bits of src, port, generation and family in every prefixlen */
+};
+
+/* Who connected to whom (`flows`, an LRU hash): what `policy suggest` and `unused` read. dst != 0:
+ * an identified local listener (family 0, addr zero); dst == 0: the external address. */
+struct tether_flow_key {
+	__u32 src;
+	__u32 dst;
+	__u16 port;		/* host order */
+	__u8 family;		/* 0 (dst != 0), 4 or 6 */
+	__u8 _pad;
+	__u8 addr[16];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_flow_key) == 28);
+
+struct tether_flow_stats {
+	__u64 count;		/* connects decided, allowed or not */
+	__u64 last_ns;		/* bpf_ktime_get_boot_ns() of the last one */
+	__u8 verdict;		/* enum tether_verdict of the last one */
+	__u8 _pad[7];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_flow_stats) == 24);
+
+enum tether_sock_event_kind {
+	TETHER_SOCK_VERDICT = 0,	/* a deny, or a would-deny in audit mode: see verdict */
+	TETHER_SOCK_OPEN = 1,		/* a connection established (sockops), one event per side */
+	TETHER_SOCK_CLOSE = 2,		/* that socket reached TCP_CLOSE */
+};
+
+/* One event of the `sock_events` ring buffer. */
+struct tether_sock_event {
+	__u64 ktime_ns;		/* bpf_ktime_get_boot_ns() */
+	__u64 cookie;		/* bpf_get_socket_cookie(): joins a connection's open and close */
+	__u64 cgroup_id;	/* 0 where unknown (softirq) */
+	__u32 kind;		/* enum tether_sock_event_kind */
+	__u32 tgid;		/* the connecting process (verdicts); 0 in softirq (open/close) */
+	__u32 local_id;		/* verdict: the caller's identity; open/close: this socket's side */
+	__u32 peer_id;		/* verdict: the destination's identity (0: external/unidentified);
+				 * open/close: the other side's */
+	__u16 family;		/* 4 or 6 (a v4-mapped IPv6 address is 4) */
+	__u16 local_port;	/* host order; 0 for verdicts (not bound yet) */
+	__u16 peer_port;	/* host order */
+	__u8 verdict;		/* enum tether_verdict (verdict events) */
+	__u8 mode;		/* enum tether_mode in force (verdict events) */
+	__u8 local_addr[16];	/* network order; IPv4 in the first 4 bytes; zero for verdicts */
+	__u8 peer_addr[16];
+	char comm[TETHER_COMM_LEN];	/* verdicts: the caller's comm */
+	__u8 role;		/* enum tether_sock_role: which end this socket is (verdicts: client) */
+	__u8 _pad[7];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_sock_event) == 104);
+
+enum tether_sock_role {
+	TETHER_SOCK_ROLE_CLIENT = 0,	/* connected (verdict events, ACTIVE_ESTABLISHED) */
+	TETHER_SOCK_ROLE_SERVER = 1,	/* accepted (PASSIVE_ESTABLISHED) */
+};
+
+/* Indexes of the per-CPU `sock_counters` array. */
+enum tether_sock_counter {
+	TETHER_SOCK_EVENTS_LOST = 0,	/* sock_events was full */
+	TETHER_SOCK_COUNTER_MAX = 1,
+};
+
+/* Identities of one socket (`sock_ids`, socket-local storage): written by connect4/6 in the
+ * caller's context, by sockops for an accepted socket. */
+struct tether_sock_identity {
+	__u32 local_id;
+	__u32 peer_id;
+	__u8 role;		/* enum tether_sock_role, for the close event */
+	__u8 _pad[3];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_sock_identity) == 12);
+
+/* A connection as its client sees it (`conn_clients`, LRU hash → the client's identity): the
+ * accepting side looks its reversed tuple up to learn its peer. IPv4 in the first 4 bytes. */
+struct tether_conn_key {
+	__u8 client_addr[16];
+	__u8 server_addr[16];
+	__u16 client_port;	/* host order */
+	__u16 server_port;	/* host order */
+	__u8 family;		/* 4 or 6 */
+	__u8 _pad[3];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_conn_key) == 40);
 
 /* bpf/proc.bpf.c's load-time settings (.rodata.config, set between open and load). */
 struct tether_proc_config {

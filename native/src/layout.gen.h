@@ -8,4 +8,12 @@
   S(tether_proc_identity, F(id) F(coarse) F(_pad) F(start_ns)) \
   S(tether_exe_key, F(ino) F(dev) F(uid)) \
   S(tether_policy_key, F(src) F(dst) F(port) F(generation) F(_pad)) \
-  S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(_pad))
+  S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(_pad)) \
+  S(tether_sock_rodata, F(tick_ns) F(wakeup_bytes) F(_pad)) \
+  S(tether_addr_key, F(family) F(_pad) F(addr)) \
+  S(tether_cidr_key, F(prefixlen) F(src) F(port) F(generation) F(family) F(addr)) \
+  S(tether_flow_key, F(src) F(dst) F(port) F(family) F(_pad) F(addr)) \
+  S(tether_flow_stats, F(count) F(last_ns) F(verdict) F(_pad)) \
+  S(tether_sock_event, F(ktime_ns) F(cookie) F(cgroup_id) F(kind) F(tgid) F(local_id) F(peer_id) F(family) F(local_port) F(peer_port) F(verdict) F(mode) F(local_addr) F(peer_addr) F(comm) F(role) F(_pad)) \
+  S(tether_sock_identity, F(local_id) F(peer_id) F(role) F(_pad)) \
+  S(tether_conn_key, F(client_addr) F(server_addr) F(client_port) F(server_port) F(family) F(_pad))

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { realpathSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devToKernel } from '../../agent/attest/index.js';
@@ -63,7 +64,7 @@ while True:
     try {
       await waitFor('the server', () => up.includes('up') || undefined);
       expect(sock.maps.listeners.lookup(PORT)).toBe(SERVER);
-      new PolicySwitch(sock.maps).apply({ mode: 'enforce', unidentified: 'deny', notEnforced: [], tuples: [{ src: CLIENT, dst: SERVER, port: PORT }] });
+      new PolicySwitch(sock.maps).apply({ mode: 'enforce', unidentified: 'deny', cidrs: [], tuples: [{ src: CLIENT, dst: SERVER, port: PORT }] });
       const connect = `import socket
 try: socket.create_connection(("127.0.0.1", ${PORT}), 5).close(); print("ok")
 except PermissionError: print("EPERM")`;
@@ -87,6 +88,30 @@ except PermissionError: print("EPERM")`;
     } finally {
       server.kill('SIGKILL');
       await exited(server);
+    }
+  });
+
+  it('gives a program started in a named cgroup that cgroup\'s identity, unless its executable names another', async () => {
+    const BY_CGROUP = 403;
+    for (const k of [...sock.maps.executables.keys()]) sock.maps.executables.delete(k);
+    sock.maps.cgroups.update(cg.id, BY_CGROUP);
+    const sleeper = cg.spawn(['/bin/sleep', '30']);
+    try {
+      await waitFor('sleep\'s exec', () => sock.maps.identities.lookup(sleeper.pid as number)?.id === BY_CGROUP || undefined);
+      sock.maps.executables.update(exeKey(PY, 0), CLIENT);
+      const py = cg.spawn([PY, '-c', 'import sys; sys.stdin.readline()'], 'pipe');
+      await waitFor('python\'s exec', () => sock.maps.identities.lookup(py.pid as number)?.id === CLIENT || undefined);
+      py.stdin?.end('\n');
+      await exited(py);
+      // the same program outside the cgroup, while the cgroup's entry is there: nothing
+      const outside = spawn('/bin/sleep', ['30']);
+      await new Promise((r) => outside.once('spawn', r));
+      expect(sock.maps.identities.lookup(outside.pid as number)).toBeUndefined();
+      outside.kill('SIGKILL');
+    } finally {
+      sleeper.kill('SIGKILL');
+      await exited(sleeper);
+      sock.maps.cgroups.delete(cg.id);
     }
   });
 });

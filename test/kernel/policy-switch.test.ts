@@ -47,7 +47,7 @@ print(ok, denied)`], 'pipe');
   }
 
   const allowAB = (extra: number): CompiledPolicy => ({
-    mode: 'enforce', unidentified: 'deny', notEnforced: [],
+    mode: 'enforce', unidentified: 'deny', cidrs: [],
     tuples: [{ src: A, dst: B, port }, ...Array.from({ length: extra }, (_, i) => ({ src: 1000 + i, dst: B, port: 0 }))],
   });
 
@@ -71,7 +71,7 @@ print(ok, denied)`], 'pipe');
 
   it('denies without the rule (the hook is live), allows with it', async () => {
     const policies = new PolicySwitch(sock.maps);
-    policies.apply({ mode: 'enforce', unidentified: 'deny', notEnforced: [], tuples: [] });
+    policies.apply({ mode: 'enforce', unidentified: 'deny', cidrs: [], tuples: [] });
     expect(await hammer(5, async () => {})).toEqual({ ok: 0, denied: 5 });
     policies.apply(allowAB(0));
     expect(await hammer(5, async () => {})).toEqual({ ok: 5, denied: 0 });
@@ -95,7 +95,7 @@ print(ok, denied)`], 'pipe');
 
   it('disable() allows everything', async () => {
     const policies = new PolicySwitch(sock.maps);
-    policies.apply({ mode: 'enforce', unidentified: 'deny', notEnforced: [], tuples: [] });
+    policies.apply({ mode: 'enforce', unidentified: 'deny', cidrs: [], tuples: [] });
     policies.disable();
     expect(await hammer(3, async () => {})).toEqual({ ok: 3, denied: 0 });
   });

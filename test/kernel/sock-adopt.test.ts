@@ -1,7 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mode, SockPrograms, Unidentified, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
+import {
+  BpfObject, Mode, SockEventKind, SockPrograms, Unidentified, Verdict, bpfObjectPath, ensureBpffs, uninstall, type SockEvent,
+} from '../../agent/kernel/index.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited } from '../support/wait.js';
 
@@ -43,14 +45,32 @@ except PermissionError: print("EPERM")`], 'pipe');
     expect(await connect()).toBe('EPERM');
     first.release(); // what a crash leaves: no detach, the pins stay
     expect(await connect()).toBe('EPERM');
-    const second = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
+    const events: SockEvent[] = [];
+    const second = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path, onEvents: (batch) => events.push(...batch) });
     try {
       expect(second.link).toBe('adopted');
       expect(second.maps.config.lookup(0)).toMatchObject({ enabled: 1, unidentified: Unidentified.DENY }); // the state it was enforcing
+      expect(await connect()).toBe('EPERM');
+      second.drainEvents();
+      // The adopted program writes to the pinned ring this owner reads: the denies from before it
+      // opened (while nobody read) too, in order.
+      expect(events.map((e) => [e.kind, e.verdict, e.peerPort])).toEqual(Array(3).fill([SockEventKind.VERDICT, Verdict.DENY, port]));
       second.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
       expect(await connect()).toBe('ok'); // the adopted link runs with the same maps
     } finally {
       second.release();
+    }
+  });
+
+  it('refuses maps pinned with another layout, and says to uninstall', () => {
+    const other = `${PIN_DIR}-old`;
+    ensureBpffs(other);
+    try {
+      // what an older tether would have left: the same map names, another size
+      BpfObject.load(bpfObjectPath('sock'), { pinRoot: other, maxEntries: { flows: 1024 } }).close();
+      expect(() => SockPrograms.open({ pinDir: other, cgroup: cg.path })).toThrow(`run \`tether uninstall --pin-dir ${other}\``);
+    } finally {
+      uninstall(other);
     }
   });
 
@@ -60,7 +80,11 @@ except PermissionError: print("EPERM")`], 'pipe');
     again.release();
     expect(await connect()).toBe('EPERM');
     const removed = uninstall(PIN_DIR);
-    expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual(['exe_identity', 'link_bind4', 'link_connect4', 'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'listeners', 'policy', 'proc_identity', 'sock_config', 'verdicts']);
+    expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual([
+      'cgroup_identity', 'cidr_policy', 'conn_clients', 'exe_identity', 'flows', 'link_bind4', 'link_bind6', 'link_connect4', 'link_connect6',
+      'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'link_sockops', 'listeners', 'local_addrs', 'policy',
+      'proc_identity', 'sock_config', 'sock_counters', 'sock_events', 'sock_ids', 'verdicts',
+    ]);
     expect(await connect()).toBe('ok');
     ensureBpffs(PIN_DIR); // for afterAll
     expect(readdirSync(PIN_DIR)).toEqual([]);

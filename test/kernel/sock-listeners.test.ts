@@ -57,11 +57,11 @@ while True:
 try: socket.create_connection(("127.0.0.1", ${PORT}), 5).close(); print("ok")
 except PermissionError: print("EPERM")`;
       const policies = new PolicySwitch(sock.maps);
-      policies.apply({ mode: 'enforce', unidentified: 'deny', notEnforced: [], tuples: [{ src: A, dst: B, port: PORT }] });
+      policies.apply({ mode: 'enforce', unidentified: 'deny', cidrs: [], tuples: [{ src: A, dst: B, port: PORT }] });
       const allowed = await asIdentity(A, connect);
       await allowed.done;
       expect(allowed.output().trim()).toBe('ok');
-      policies.apply({ mode: 'enforce', unidentified: 'deny', notEnforced: [], tuples: [{ src: A, dst: A, port: PORT }] });
+      policies.apply({ mode: 'enforce', unidentified: 'deny', cidrs: [], tuples: [{ src: A, dst: A, port: PORT }] });
       const denied = await asIdentity(A, connect);
       await denied.done;
       expect(denied.output().trim()).toBe('EPERM');

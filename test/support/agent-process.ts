@@ -16,6 +16,8 @@ export class AgentProcess {
   readonly socket: string;
   readonly entries: string;
   readonly pinDir: string;
+  /** Root-only admin API socket (the CLI's --admin-socket). */
+  readonly adminSocket: string;
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
@@ -25,6 +27,7 @@ export class AgentProcess {
     this.socket = join(dir, 'agent.sock');
     this.entries = join(dir, 'entries.yaml');
     this.pinDir = pinDir;
+    this.adminSocket = join(dir, 'admin.sock');
     this.child = child;
     child.stdout?.on('data', (b: Buffer) => { this.stdout += b.toString(); });
     child.stderr?.on('data', (b: Buffer) => { this.stderr += b.toString(); });
@@ -38,7 +41,8 @@ export class AgentProcess {
     writeFileSync(join(dir, 'entries.yaml'), entriesYaml);
     const pinDir = `/sys/fs/bpf/tether-test-${process.pid}-${Date.now() % 100000}`;
     const child = spawn(process.execPath, [TETHER_BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
-      '--socket', join(dir, 'agent.sock'), '--entries', join(dir, 'entries.yaml'), '--pin-dir', pinDir, ...extraArgs],
+      '--socket', join(dir, 'agent.sock'), '--entries', join(dir, 'entries.yaml'), '--pin-dir', pinDir,
+      '--admin-socket', join(dir, 'admin.sock'), '--metrics-addr', '127.0.0.1:0', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] });
     const agent = new AgentProcess(dir, child, pinDir);
     try {
@@ -50,6 +54,19 @@ export class AgentProcess {
       throw err;
     }
     return agent;
+  }
+
+  /** The port /metrics is served on (the agent picks one: tests run agents side by side). */
+  get metricsPort(): number {
+    const m = /metrics port (\d+)/.exec(this.stdout);
+    if (m === null) throw new Error(`the agent printed no metrics port: ${this.stdout}`);
+    return Number(m[1]);
+  }
+
+  /** Runs the built CLI against this agent's admin socket. */
+  cli(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [TETHER_BIN, ...args, '--admin-socket', this.adminSocket], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
   get address(): string {

@@ -16,6 +16,8 @@ export function register(program: Command): void {
     .option('--policy <file>', 'connection policy, YAML, watched (env TETHER_POLICY; default none: nothing enforced)')
     .option('--pin-dir <dir>', 'where BPF programs, links and maps are pinned (env TETHER_PIN_DIR; default /sys/fs/bpf/tether)')
     .option('--cgroup <dir>', 'cgroup v2 directory cgroup programs attach to (env TETHER_CGROUP; default the v2 mount root)')
+    .option('--admin-socket <path>', 'the admin API socket, root-only (env TETHER_ADMIN_SOCKET; default <state-dir>/admin.sock)')
+    .option('--metrics-addr <host:port>', 'Prometheus metrics at /metrics (env TETHER_METRICS_ADDR; default 127.0.0.1:9811; "off" for none)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)')
     .addHelpText('after', '\nExamples:\n  tether agent run --trust-domain prod.example.com --state-dir /var/lib/tether\n  tether agent run --cgroup /sys/fs/cgroup/workloads --pin-dir /sys/fs/bpf/tether-test')
     .action(async (flags: Record<string, string | undefined>) => {

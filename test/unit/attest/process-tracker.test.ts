@@ -145,3 +145,22 @@ describe('ProcessTracker.stop', () => {
     expect(tracker.table.current(150)).toBeDefined();
   });
 });
+
+describe('ProcessTracker.onStarted', () => {
+  it('tells listeners of the processes each batch started (not those that also exited in it), and of rebuilds', () => {
+    const { tracker, events } = rig();
+    const told: string[] = [];
+    const stop = tracker.onStarted((c) => told.push(c.kind === 'resync' ? 'resync' : c.records.map((r) => r.key.tgid).join(',')));
+    tracker.start();
+    events.push([
+      procEvent({ kind: ProcKind.FORK, tgid: 300, startNs: SCAN_NS + 1n, ktimeNs: SCAN_NS + 1n, ppid: 100, parentStartNs: 300n * TICK }),
+      procEvent({ kind: ProcKind.EXEC, tgid: 300, startNs: SCAN_NS + 1n, ktimeNs: SCAN_NS + 2n }),
+      procEvent({ kind: ProcKind.FORK, tgid: 301, startNs: SCAN_NS + 3n, ktimeNs: SCAN_NS + 3n, ppid: 100, parentStartNs: 300n * TICK }),
+      procEvent({ kind: ProcKind.EXIT, tgid: 301, startNs: SCAN_NS + 3n, ktimeNs: SCAN_NS + 4n }),
+      procEvent({ kind: ProcKind.EXIT, tgid: 150, startNs: 400n * TICK, ktimeNs: SCAN_NS + 5n }),
+    ]);
+    stop();
+    events.push([procEvent({ kind: ProcKind.FORK, tgid: 302, startNs: SCAN_NS + 6n, ktimeNs: SCAN_NS + 6n, ppid: 100, parentStartNs: 300n * TICK })]);
+    expect(told).toEqual(['resync', '300']);
+  });
+});

@@ -52,7 +52,7 @@ describe('loadConfig layering', () => {
 
   it('gives the defaults when nothing is set, frozen', () => {
     const c = loadConfig({}, {});
-    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', enforce: {}, ca: CA_DEFAULTS });
+    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', enforce: {}, ca: CA_DEFAULTS });
     expect(c.trustDomain).toBeUndefined(); // the agent warns and uses example.org
     expect(c.enforce.cgroup).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
@@ -65,7 +65,7 @@ describe('loadConfig layering', () => {
   it('reads the file named by --config, keeping defaults for what it leaves out', () => {
     const file = yamlFile('stateDir: /srv/tether\nlogLevel: debug\n');
     expect(loadConfig({ config: file }, {})).toEqual({
-      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', enforce: {}, ca: CA_DEFAULTS,
+      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', metricsAddr: '127.0.0.1:9811', enforce: {}, ca: CA_DEFAULTS,
     });
   });
 
@@ -144,5 +144,21 @@ describe('loadConfig refusals', () => {
     expect(refusal(() => loadConfig({ config: yamlFile('stateDir: [unclosed\n') }, {})).message).toContain('config-');
     const missing = join(dir, 'absent.yaml');
     expect(refusal(() => loadConfig({ config: missing }, {})).message).toContain(missing);
+  });
+});
+
+describe('metrics and admin socket', () => {
+  it('serves metrics on 127.0.0.1:9811 unless told otherwise, and layers file < env < flag', () => {
+    expect(loadConfig({}, {}).metricsAddr).toBe('127.0.0.1:9811');
+    expect(loadConfig({}, {}).adminSocket).toBeUndefined(); // <stateDir>/admin.sock
+    const file = yamlFile('metricsAddr: "[::1]:9000"\nadminSocket: /run/tether/admin.sock\n');
+    expect(loadConfig({ config: file }, {})).toMatchObject({ metricsAddr: '[::1]:9000', adminSocket: '/run/tether/admin.sock' });
+    expect(loadConfig({ config: file }, { TETHER_METRICS_ADDR: 'off' }).metricsAddr).toBe('off');
+    expect(loadConfig({ config: file, metricsAddr: '127.0.0.1:1', adminSocket: '/x.sock' }, { TETHER_METRICS_ADDR: 'off' }))
+      .toMatchObject({ metricsAddr: '127.0.0.1:1', adminSocket: '/x.sock' });
+  });
+
+  it('refuses a metrics address that is not host:port, naming the key', () => {
+    expect(refusal(() => loadConfig({ metricsAddr: '9811' }, {})).message).toMatch(/metricsAddr: expected host:port/);
   });
 });

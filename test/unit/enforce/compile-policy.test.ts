@@ -24,14 +24,17 @@ rules:
       { src: 16, dst: 17, port: 5432 }, { src: 16, dst: 17, port: 8000 }, { src: 16, dst: 17, port: 8001 }, { src: 16, dst: 17, port: 8002 },
       { src: 18, dst: 17, port: 0 }, { src: 19, dst: 17, port: 0 }, // the pattern's IDs, not /ns/production/c; any port
     ]);
-    expect(c.notEnforced).toEqual([]);
+    expect(c.cidrs).toEqual([]);
   });
 
-  it('reports remote CIDR rules as not enforced yet, by line, instead of dropping them silently', () => {
-    const p = parsePolicy('mode: audit\nrules:\n  - from: spiffe://example.org/web\n    to: external\n    cidrs: [10.0.0.0/8]\n    ports: [443]\n', 'p.yaml');
+  it('turns rules to external CIDRs into (source, network, port) tuples, for each source the pattern covers', () => {
+    const p = parsePolicy('mode: audit\nrules:\n  - from: spiffe://example.org/ns/prod/*\n    to: external\n    cidrs: [10.0.0.0/8, "fd00::/8"]\n    ports: [443]\n', 'p.yaml');
     const c = compilePolicy(p, KNOWN, numberOf);
     expect(c.tuples).toEqual([]);
-    expect(c.notEnforced).toEqual([{ line: 3, reason: expect.stringContaining('not enforced') }]);
+    expect(c.cidrs.map((t) => [t.src, t.cidr.family, t.cidr.address.toString('hex'), t.cidr.prefixLength, t.port])).toEqual([
+      [18, 4, '0a000000', 8, 443], [18, 6, 'fd000000000000000000000000000000', 8, 443],
+      [19, 4, '0a000000', 8, 443], [19, 6, 'fd000000000000000000000000000000', 8, 443],
+    ]);
   });
 
   it('refuses a port range too wide to write as map entries, and merges duplicates', () => {

@@ -1,30 +1,24 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadSync } from '@grpc/proto-loader';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROTO_LOADER_OPTIONS, loadWorkloadApi, workloadProtoPath } from '../../../agent/workload/index.js';
 import { protoLoaderFlags } from '../../../agent/workload/proto-options.js';
+import { makeProto, tsFiles as files, type FreshProto } from '../../support/make-proto.js';
 
 const ROOT = join(workloadProtoPath(), '..', '..');
 const GEN = join(ROOT, 'agent', 'workload', 'gen');
-const out = mkdtempSync(join(tmpdir(), 'tether-proto-'));
+let fresh: FreshProto;
 
-afterAll(() => rmSync(out, { recursive: true, force: true }));
-
-function files(dir: string): Map<string, string> {
-  const paths = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).sort();
-  return new Map(paths.map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-}
+beforeAll(() => { fresh = makeProto(); });
+afterAll(() => fresh.remove());
 
 describe('agent/workload/gen/ (STYLE.md 8)', () => {
   it('is what `make proto` generates from proto/workload.proto now (not stale)', () => {
-    execFileSync('make', ['-s', '-C', ROOT, 'proto', `PROTO_OUT=${relative(ROOT, join(out, 'gen'))}`], { stdio: 'pipe' });
-    const fresh = files(join(out, 'gen'));
+    const generated = files(fresh.workload);
     const committed = files(GEN);
-    expect([...committed.keys()]).toEqual([...fresh.keys()]);
-    for (const [name, text] of fresh) expect(committed.get(name), `${name} is stale: run 'make proto'`).toBe(text);
+    expect([...committed.keys()]).toEqual([...generated.keys()]);
+    for (const [name, text] of generated) expect(committed.get(name), `${name} is stale: run 'make proto'`).toBe(text);
   });
 
   it('says on line 1 of every file that it is generated, and from what', () => {

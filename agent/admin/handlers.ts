@@ -1,0 +1,47 @@
+/**
+ * The six Admin methods: each request is checked (requests.ts), handed to the backend, and its
+ * answer made a message (messages.ts). Errors become statuses only through status.ts.
+ */
+import type { sendUnaryData } from '@grpc/grpc-js';
+import type { AdminBackend } from './backend.js';
+import { EventStream, type OpenStreams } from './event-stream.js';
+import type { AdminHandlers } from './gen/tether/admin/v1/Admin.js';
+import { appliedMessage, connectionMessage, decisionMessage, unusedRuleMessage } from './messages.js';
+import { checkRequest, eventsLimit, policyText } from './requests.js';
+import { serviceError, toStatus, type AdminLog } from './status.js';
+
+export interface HandlerDeps {
+  readonly backend: AdminBackend;
+  readonly log: AdminLog;
+  readonly open: OpenStreams;
+  readonly maxBacklog: number;
+}
+
+export function adminHandlers(deps: HandlerDeps): AdminHandlers {
+  const { backend } = deps;
+  return {
+    Events: (call) => {
+      let limit: number;
+      try {
+        limit = eventsLimit(call.request.limit);
+      } catch (err) {
+        call.emit('error', serviceError(toStatus(err, deps.log)));
+        return;
+      }
+      new EventStream(call, deps).start(limit, call.request.follow);
+    },
+    Connections: (_call, callback) => unary(callback, deps, () => ({ connections: backend.connections().map(connectionMessage) })),
+    CheckPolicy: (call, callback) => unary(callback, deps, () => decisionMessage(backend.checkPolicy(checkRequest(call.request)))),
+    ApplyPolicy: (call, callback) => unary(callback, deps, async () => appliedMessage(await backend.applyPolicy(policyText(call.request.yaml)))),
+    SuggestPolicy: (_call, callback) => unary(callback, deps, () => ({ yaml: backend.suggestPolicy() })),
+    UnusedRules: (_call, callback) => unary(callback, deps, () => ({ rules: backend.unusedRules().map(unusedRuleMessage) })),
+  };
+}
+
+/** Runs `answer` (sync or async; a throw of either kind is the call's error) and ends the call. */
+function unary<Res>(callback: sendUnaryData<Res>, deps: HandlerDeps, answer: () => Res | Promise<Res>): void {
+  Promise.resolve().then(answer).then(
+    (response) => callback(null, response),
+    (err: unknown) => callback(serviceError(toStatus(err, deps.log))),
+  );
+}

@@ -1,0 +1,202 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, join, relative } from 'node:path';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { AdminError, type AdminBackend, type PolicyApplied, type PolicyCheckRequest } from '../admin/index.js';
+import { CgroupPaths, type ProcessRecord, type ProcessTracker, type SelectorSource } from '../attest/index.js';
+import {
+  EnforceError, IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, SockEventFeed, UserSpaceIdentities, compilePolicy, decide,
+  parseCidr, parsePolicy, readFlows, suggestPolicy, syncLocalAddresses, unusedRules, type Destination, type Policy, type RawSockEvent,
+} from '../enforce/index.js';
+import { bootTimeNs, findCgroupV2Mount, Mode, SockEventKind, SockPrograms, SockRole, Verdict, type SockEvent } from '../kernel/index.js';
+import type { FileEntryStore } from '../registry/index.js';
+import { SpiffeError, SpiffeId, type TrustDomain } from '../spiffe/index.js';
+import type { Logger } from '../telemetry/index.js';
+import type { Config } from './config.js';
+import type { Lifecycle } from './lifecycle.js';
+
+/** How often the host's addresses are copied into the kernel (they change with DHCP, pods...). */
+const LOCAL_ADDRESSES_MS = 10_000;
+
+export interface EnforcementDeps {
+  readonly config: Config;
+  readonly cgroup: string;
+  readonly trustDomain: TrustDomain;
+  readonly life: Lifecycle;
+  readonly log: Logger;
+  readonly entries: FileEntryStore;
+  readonly tracker: ProcessTracker;
+  readonly selectors: SelectorSource;
+  readonly ticksPerSecond: number;
+  readonly metrics: Registry;
+}
+
+/**
+ * The connect hooks on the enforcement cgroup; the kernel's identities (exec-time from entries it
+ * can decide, user space for the rest); the policy switched in whole, again on every entries or
+ * policy change; the kernel's events turned into logs, metrics, `tether events` and `tether
+ * conns`. Stopping the agent leaves the hooks pinned and enforcing (`tether uninstall` removes
+ * them). Returns what the admin API serves about it.
+ */
+export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement> {
+  const log = o.log.child({ component: 'enforce' });
+  const policyPath = o.config.policy as string;
+  const numbers = await IdentityNumbers.open(o.config.stateDir);
+  const feed = new SockEventFeed({
+    idOf: (n) => numbers.idOf(n), bootNs: bootTimeNs, nowMs: Date.now,
+    onPolicyEvent: (e) => {
+      policyEvents.inc({ verdict: e.verdict });
+      (e.verdict === 'deny' ? log.warn.bind(log) : log.info.bind(log))({ ...e }, e.verdict === 'deny' ? 'connect denied' : 'connect would be denied (audit mode)');
+    },
+  });
+  const policyEvents = new Counter({ name: 'tether_policy_events_total', help: 'Denied (deny) and would-be-denied (audit) connects reported by the kernel', labelNames: ['verdict'], registers: [o.metrics] });
+  const sock = await o.life.start('enforcement hooks', () => SockPrograms.open({
+    pinDir: o.config.pinDir, cgroup: o.cgroup, ticksPerSecond: o.ticksPerSecond,
+    onEvents: (batch) => feed.apply(batch.map(rawEvent)),
+  }), (s) => s.release());
+  log.info({ cgroup: o.cgroup, link: sock.link }, sock.link === 'adopted' ? 'adopted the pinned hooks of an earlier run' : 'hooks attached');
+  registerKernelMetrics(o.metrics, sock, feed);
+
+  const policies = await o.life.start('policy', () => {
+    const store = new PolicyStore({ path: policyPath, trustDomain: o.trustDomain, log });
+    store.start();
+    return store;
+  }, (store) => store.stop());
+  await o.life.start('local addresses', () => {
+    syncLocalAddresses(sock.maps.localAddresses);
+    return setInterval(() => {
+      try { syncLocalAddresses(sock.maps.localAddresses); } catch (err) { log.error({ err: (err as Error).message }, 'local addresses not refreshed'); }
+    }, LOCAL_ADDRESSES_MS).unref();
+  }, (timer) => clearInterval(timer));
+
+  const kernelIds = new KernelIdentities(sock.maps, { cgroupMount: findCgroupV2Mount() });
+  const userIds = new UserSpaceIdentities({
+    identities: sock.maps.identities, current: (tgid) => o.tracker.table.current(tgid), all: () => o.tracker.table.values(),
+    selectorsOf: (r, q) => o.selectors.selectorsOf(r, q), identityAtExec: (r) => kernelIds.identityAtExec(r),
+    inScope: scopeOf(o.cgroup), onError: (err) => log.error({ err: (err as Error).message }, 'a process identity was not decided'),
+  });
+  const switcher = new PolicySwitch(sock.maps);
+  const numberOf = (id: SpiffeId): number => numbers.numberOf(id);
+  const enforce = (): { generation: number; rules: number; mode: Policy['mode'] } => {
+    const set = o.entries.current();
+    const ids = [...new Map(set.map((e) => [e.spiffeId.toString(), e.spiffeId])).values()];
+    const synced = kernelIds.sync(set, numberOf, o.tracker.table.values());
+    void userIds.setEntries(set, synced.userSpaceOnly.length, numberOf);
+    const compiled = compilePolicy(policies.current() as Policy, ids, numberOf);
+    const applied = switcher.apply(compiled);
+    log.info({ ...applied, mode: compiled.mode, executables: synced.executables, cgroups: synced.cgroups, seeded: synced.seeded,
+      userSpaceOnly: synced.userSpaceOnly.length }, 'policy in force');
+    return { ...applied, mode: compiled.mode };
+  };
+  const enforceLogged = (): void => {
+    try { enforce(); } catch (err) { log.error({ err: (err as Error).message }, 'policy not applied; the last one stays in force'); }
+  };
+  enforce();
+  await o.life.start('policy updates', () => [o.entries.onChange(enforceLogged), policies.onChange(enforceLogged), o.tracker.onStarted(userIds.onStarted)],
+    (stops) => { for (const s of stops) s(); });
+  const observedSince = new Date().toISOString();
+
+  const policy = (): Policy => policies.current() as Policy;
+  const admin: Pick<AdminBackend, EnforcementMethod> = {
+    recentEvents: (limit) => { sock.drainEvents(); return feed.events.recent(limit); },
+    subscribeEvents: (listener) => feed.events.subscribe(listener),
+    connections: () => { sock.drainEvents(); return feed.connections.list(); },
+    checkPolicy: (request) => {
+      const from = parseId(request.from, 'from');
+      return decide(policy(), from, destinationOf(request), request.port);
+    },
+    applyPolicy: async (yamlText): Promise<PolicyApplied> => {
+      try {
+        parsePolicy(yamlText, policyPath, o.trustDomain); // whole, before anything is written
+      } catch (err) {
+        if (err instanceof EnforceError) throw new AdminError('BAD_POLICY', err.message, { cause: err });
+        throw err;
+      }
+      const tmp = join(dirname(policyPath), `.${Date.now()}.policy.tmp`);
+      writeFileSync(tmp, yamlText, { mode: 0o600 });
+      renameSync(tmp, policyPath); // the watched file and the kernel agree: a restart keeps this policy
+      const reloaded = policies.reload();
+      if (!reloaded.ok) throw new AdminError('BAD_POLICY', reloaded.error.message, { cause: reloaded.error });
+      const applied = enforce();
+      return { ...applied, path: policyPath };
+    },
+    suggestPolicy: () => suggestPolicy(readFlows(sock.maps.flows), (n) => numbers.idOf(n), { unidentified: policy().unidentified, observedSince }),
+    unusedRules: () => unusedRules(policy(), readFlows(sock.maps.flows), (n) => numbers.idOf(n)),
+  };
+  return { admin, reloadPolicy: () => { policies.reload(); } };
+
+  function destinationOf(request: PolicyCheckRequest): Destination {
+    if (isIP(request.to) !== 0) {
+      const parsed = parseCidr(request.to);
+      if (!parsed.ok) throw new AdminError('BAD_REQUEST', `to: ${parsed.reason}`);
+      return { kind: 'address', family: parsed.value.family, address: parsed.value.address };
+    }
+    return { kind: 'identity', id: parseId(request.to, 'to') };
+  }
+}
+
+export interface Enforcement {
+  readonly admin: Pick<AdminBackend, EnforcementMethod>;
+  /** SIGHUP: read the policy file again (a bad one is logged and the last good one stays). */
+  readonly reloadPolicy: () => void;
+}
+
+export type EnforcementMethod = 'recentEvents' | 'subscribeEvents' | 'connections' | 'checkPolicy' | 'applyPolicy' | 'suggestPolicy' | 'unusedRules';
+
+function parseId(text: string, field: string): SpiffeId {
+  try {
+    return SpiffeId.parse(text);
+  } catch (err) {
+    if (err instanceof SpiffeError) throw new AdminError('BAD_REQUEST', `${field}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Whether a process runs in the enforcement cgroup's subtree (only there do the hooks act). */
+function scopeOf(cgroup: string): (r: ProcessRecord) => boolean {
+  const mount = findCgroupV2Mount();
+  const root = `/${relative(mount, cgroup)}`.replace(/\/$/, '');
+  const paths = new CgroupPaths({ mountPoint: mount });
+  return (r) => {
+    if (root === '') return true;
+    const path = r.cgroupPath ?? (r.cgroupId === null ? null : paths.pathOf(r.cgroupId));
+    return path !== null && (path === root || path.startsWith(`${root}/`));
+  };
+}
+
+const KINDS = new Map<number, RawSockEvent['kind']>([[SockEventKind.VERDICT, 'verdict'], [SockEventKind.OPEN, 'open'], [SockEventKind.CLOSE, 'close']]);
+
+function rawEvent(e: SockEvent): RawSockEvent {
+  return {
+    ...e,
+    kind: KINDS.get(e.kind) ?? 'verdict',
+    role: e.role === SockRole.SERVER ? 'server' : 'client',
+    verdict: e.verdict === Verdict.DENY ? 'deny' : e.verdict === Verdict.AUDIT ? 'audit' : 'allow',
+    mode: e.mode === Mode.AUDIT ? 'audit' : 'enforce',
+    localAddr: Buffer.from(e.localAddr),
+    peerAddr: Buffer.from(e.peerAddr),
+  };
+}
+
+/** The kernel's own counts, read when Prometheus scrapes. */
+function registerKernelMetrics(registry: Registry, sock: SockPrograms, feed: SockEventFeed): void {
+  const sum = (v: bigint[] | undefined): number => Number((v ?? []).reduce((a, b) => a + b, 0n));
+  new Counter({
+    name: 'tether_policy_verdicts_total', help: 'Connects decided by the kernel hooks, by verdict (audit: would have been denied, allowed in audit mode)',
+    labelNames: ['verdict'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, index] of [['allow', Verdict.ALLOW], ['deny', Verdict.DENY], ['audit', Verdict.AUDIT]] as const) {
+        this.inc({ verdict: name }, sum(sock.maps.verdicts.lookup(index)));
+      }
+    },
+  });
+  new Counter({
+    name: 'tether_policy_events_lost_total', help: 'Kernel socket events lost because the ring buffer was full', registers: [registry],
+    collect() { this.reset(); this.inc(Number(sock.eventsLost())); },
+  });
+  new Gauge({
+    name: 'tether_connections_open', help: 'Live connections in the enforcement cgroup known to the agent (one per side)', registers: [registry],
+    collect() { sock.drainEvents(); this.set(feed.connections.size); },
+  });
+}

@@ -1,0 +1,90 @@
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
+import { Mode, SockPrograms, Unidentified, Verdict, cidrKey, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
+import { SockWorkloads, type Workload } from '../support/sock-workload.js';
+import { TestCgroup } from '../support/test-cgroup.js';
+
+// cgroup/bind6 and connect6 on a child cgroup: a dual-stack python server of identity B, python
+// clients of identity A over [::1], and a v4-mapped destination decided as the IPv4 it is.
+const PIN_DIR = `/sys/fs/bpf/tether-test-ipv6-${process.pid}`;
+const A = 401;
+const B = 402;
+const PORT = 21000 + (process.pid % 20000);
+
+describe('cgroup/connect6 and bind6', () => {
+  let cg: TestCgroup;
+  let host: HostTracker;
+  let sock: SockPrograms;
+  let run: SockWorkloads;
+  let server: Workload;
+  let plain: Server; // an unidentified listener outside the cgroup
+  let plainPort: number;
+  const enforce = (generation = 0, mode: number = Mode.ENFORCE) =>
+    sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation, enabled: 1 });
+  const count = (v: number) => (sock.maps.verdicts.lookup(v) ?? []).reduce((a, b) => a + b, 0n);
+
+  beforeAll(async () => {
+    host = hostTracker();
+    host.tracker.start();
+    ensureBpffs(PIN_DIR);
+    cg = TestCgroup.create('tether-kt-ipv6');
+    sock = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
+    run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
+    server = await run.python(B, `import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${PORT})); s.listen(64)
+print("listening", flush=True)
+while True: s.accept()[0].close()`);
+    await server.line('listening');
+    plain = createServer((s) => s.end());
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
+    plainPort = (plain.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    server?.kill();
+    plain?.close();
+    host?.tracker.stop();
+    sock?.release();
+    try { uninstall(PIN_DIR); } finally { await cg?.destroy(); }
+  });
+
+  it('records the identity that binds an IPv6 socket as the port\'s listener', () => {
+    expect(sock.maps.listeners.lookup(PORT)).toBe(B);
+  });
+
+  it('allows A→B over [::1] by the identity rule, and refuses it with EPERM without', async () => {
+    sock.maps.policy.update({ src: A, dst: B, port: PORT, generation: 0 }, 1);
+    enforce();
+    const denied = count(Verdict.DENY);
+    expect(await run.connect(A, '::1', PORT)).toBe('ok');
+    expect(await run.connect(B, '::1', PORT)).toBe('EPERM'); // no rule B→B
+    expect(count(Verdict.DENY)).toBe(denied + 1n);
+    enforce(1); // generation 1 is empty
+    expect(await run.connect(A, '::1', PORT)).toBe('EPERM');
+  });
+
+  it('allows in audit mode and counts the would-deny', async () => {
+    enforce(1, Mode.AUDIT);
+    const audited = count(Verdict.AUDIT);
+    expect(await run.connect(A, '::1', PORT)).toBe('ok');
+    expect(count(Verdict.AUDIT)).toBe(audited + 1n);
+  });
+
+  it('decides a v4-mapped destination as IPv4: locality, listener, CIDR rules and the flow\'s family', async () => {
+    enforce();
+    expect(await run.connect(A, '::ffff:127.0.0.1', PORT)).toBe('ok'); // loopback → listener B → rule A→B
+    expect(await run.connect(A, '::ffff:127.0.0.1', plainPort)).toBe('EPERM'); // no listener identity: external
+    const rule = cidrKey({ src: A, port: plainPort, generation: 0, family: 4, address: Buffer.from([127, 0, 0, 1]), prefixLength: 32 });
+    sock.maps.cidrs.update(rule, 1);
+    try {
+      expect(await run.connect(A, '::ffff:127.0.0.1', plainPort)).toBe('ok');
+    } finally {
+      sock.maps.cidrs.delete(rule);
+    }
+    const flow = sock.maps.flows.entries().find(([k]) => k.src === A && k.port === plainPort);
+    expect(flow?.[0]).toMatchObject({ dst: 0, family: 4 });
+    expect([...(flow?.[0].addr ?? [])]).toEqual([127, 0, 0, 1, ...Array(12).fill(0)]);
+    expect(flow?.[1]).toMatchObject({ count: 2n, verdict: Verdict.ALLOW });
+  });
+});

@@ -1,0 +1,76 @@
+import type { HostTracker } from '../../agent/attest/index.js';
+import type { SockMaps } from '../../agent/kernel/index.js';
+import { execRecord } from './exec-record.js';
+import type { TestCgroup } from './test-cgroup.js';
+import { exited, waitFor } from './wait.js';
+
+/** A python3 in a test cgroup, holding on its first stdin line until its identity is in place. */
+export interface Workload {
+  readonly pid: number;
+  output(): string;
+  /** The first output line that starts with `prefix`, once printed. */
+  line(prefix: string): Promise<string>;
+  /** Writes one line to its stdin. */
+  say(text: string): void;
+  readonly done: Promise<number | null>;
+  kill(): void;
+}
+
+/** Python that prints the outcome of one connect: "ok" or an errno name ("EPERM", "EINPROGRESS"). */
+export const CONNECT_PY = `import errno, socket, sys
+def attempt(host, port, wait=True, hold=False):
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5) if wait else s.setblocking(False)
+    try:
+        s.connect((host, port))
+        out = "ok"
+    except BlockingIOError:
+        out = "EINPROGRESS"
+    except OSError as e:
+        out = errno.errorcode.get(e.errno, str(e.errno))
+    if hold and out == "ok":
+        print(out, s.getsockname()[1], flush=True)
+        sys.stdin.readline()
+    s.close()
+    return out
+`;
+
+export class SockWorkloads {
+  readonly #host: HostTracker;
+  readonly #cg: TestCgroup;
+  readonly #identities: () => SockMaps['identities'];
+
+  constructor(options: { host: HostTracker; cg: TestCgroup; identities: () => SockMaps['identities'] }) {
+    this.#host = options.host;
+    this.#cg = options.cg;
+    this.#identities = options.identities;
+  }
+
+  /** Starts `script` as identity `id` (none: unidentified); it runs once that identity is set. */
+  async python(id: number | undefined, script: string): Promise<Workload> {
+    const child = this.#cg.spawn(['/usr/bin/python3', '-c', `import sys\nsys.stdin.readline()\n${script}`], 'pipe');
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
+    await new Promise((r) => child.once('spawn', r));
+    const pid = child.pid as number;
+    const rec = await execRecord(this.#host, pid);
+    if (id !== undefined) this.#identities().update(pid, { id, coarse: 0, startNs: rec.key.startNs });
+    child.stdin?.write('go\n');
+    // The exit tracepoint clears the entry; this covers a test that gave one by hand. After
+    // the maps were released (a server killed in afterAll) there is nothing to clear.
+    const done = exited(child).finally(() => { if (id !== undefined) try { this.#identities().delete(pid); } catch { /* released */ } });
+    return {
+      pid, done, output: () => out,
+      line: (prefix) => waitFor(`a line "${prefix}…" from ${pid}`, () => out.split('\n').find((l) => l.startsWith(prefix))),
+      say: (text) => { child.stdin?.write(`${text}\n`); },
+      kill: () => { child.kill('SIGKILL'); },
+    };
+  }
+
+  /** One connect as `id`: "ok", or the errno name connect() failed with. */
+  async connect(id: number | undefined, host: string, port: number, wait = true): Promise<string> {
+    const w = await this.python(id, `${CONNECT_PY}print(attempt(${JSON.stringify(host)}, ${port}, ${wait ? 'True' : 'False'}))`);
+    await w.done;
+    return w.output().trim();
+  }
+}

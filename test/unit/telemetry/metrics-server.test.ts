@@ -1,0 +1,45 @@
+import { createServer } from 'node:net';
+import { Counter, Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { MetricsServer, parseListenAddress } from '../../../agent/telemetry/index.js';
+
+const quiet = { info: () => undefined, error: () => undefined };
+
+describe('MetricsServer', () => {
+  it('serves the registry as Prometheus text on /metrics, 404 elsewhere', async () => {
+    const registry = new Registry();
+    const c = new Counter({ name: 'tether_test_total', help: 'a test counter', registers: [registry] });
+    c.inc(3);
+    const server = await MetricsServer.start('127.0.0.1:0', registry, quiet);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server?.port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('tether_test_total 3');
+      expect((await fetch(`http://127.0.0.1:${server?.port}/`)).status).toBe(404);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it('logs a taken port and serves nothing, rather than stopping the agent; "off" serves nothing', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    const errors: string[] = [];
+    try {
+      const s = await MetricsServer.start(`127.0.0.1:${port}`, new Registry(), { info: () => undefined, error: (_o, m) => errors.push(m) });
+      expect(s).toBeUndefined();
+      expect(errors).toEqual(['metrics not served: cannot listen']);
+    } finally {
+      taken.close();
+    }
+    expect(await MetricsServer.start('off', new Registry(), quiet)).toBeUndefined();
+  });
+
+  it('parses host:port, [v6]:port and off; refuses anything else by what it wants', () => {
+    expect(parseListenAddress('127.0.0.1:9811')).toEqual({ host: '127.0.0.1', port: 9811 });
+    expect(parseListenAddress('[::1]:9811')).toEqual({ host: '::1', port: 9811 });
+    expect(parseListenAddress('off')).toBe('off');
+    for (const bad of ['9811', '127.0.0.1', '127.0.0.1:99999', '::1:80']) expect(() => parseListenAddress(bad)).toThrow(/host:port/);
+  });
+});
