@@ -9,9 +9,10 @@
  * link() fails if the name exists, so a server that appeared meanwhile is never replaced either.
  */
 import { chmod, link, lstat, mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { AdminLog } from './status.js';
+import { clearStaleSocket } from '../workload/index.js';
 import { AdminError } from './errors.js';
 
 /** The admin socket's mode: root (the agent's user) only. */
@@ -103,37 +104,14 @@ async function prepareSocketPath(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((cause: unknown) => {
     throw new AdminError('SOCKET_SETUP', `cannot make the directory of ${path}`, { cause });
   });
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new AdminError('SOCKET_SETUP', `cannot stat ${path}`, { cause: err });
-  });
-  if (st === undefined) return;
-  if (!st.isSocket()) throw new AdminError('SOCKET_SETUP', `${path} exists and is not a socket: refusing to replace it`);
-  if (await answers(path)) throw new AdminError('SOCKET_IN_USE', `an agent is already serving the admin API on ${path}: refusing to take it over`);
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw new AdminError('SOCKET_SETUP', `cannot remove the stale socket ${path}`, { cause: err });
-  });
-}
-
-/** Whether something accepts connections on the socket: refused or gone means stale. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = connect(path);
-    // A full backlog leaves the connect pending: someone is there.
-    const timer = setTimeout(() => finish(true), 1000);
-    let settled = false;
-    const finish = (live: boolean, err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      probe.destroy();
-      if (err) reject(err);
-      else resolve(live);
-    };
-    probe.once('connect', () => finish(true));
-    probe.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') finish(false);
-      else finish(false, new AdminError('SOCKET_SETUP', `cannot probe ${path}`, { cause: err }));
-    });
-  });
+  const refused = await clearStaleSocket(path);
+  if (refused === undefined) return;
+  switch (refused.reason) {
+    case 'not-a-socket': throw new AdminError('SOCKET_SETUP', `${path} exists and is not a socket: refusing to replace it`);
+    case 'in-use': throw new AdminError('SOCKET_IN_USE', `an agent is already serving the admin API on ${path}: refusing to take it over`);
+    case 'stat': throw new AdminError('SOCKET_SETUP', `cannot stat ${path}`, { cause: refused.cause });
+    case 'probe': throw new AdminError('SOCKET_SETUP', `cannot probe ${path}`, { cause: refused.cause });
+    case 'unlink': throw new AdminError('SOCKET_SETUP', `cannot remove the stale socket ${path}`, { cause: refused.cause });
+    default: return refused satisfies never;
+  }
 }

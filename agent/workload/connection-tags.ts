@@ -11,11 +11,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ConnectionPeer, PeerPidFd, WorkloadLog } from './backend.js';
 import { WorkloadError } from './errors.js';
+import { clearStaleSocket } from './socket-path.js';
 
 /** kernel/ PeerCredentialReader, typed by what is used. */
 export interface PeerCredentialsReaderLike {
@@ -152,39 +153,16 @@ async function prepareSocketPath(path: string): Promise<void> {
   } catch (cause) {
     throw new WorkloadError('SOCKET_SETUP', `cannot make the directory of ${path}`, { cause });
   }
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw new WorkloadError('SOCKET_SETUP', `cannot stat ${path}`, { cause: err });
-  });
-  if (st === undefined) return;
-  if (!st.isSocket()) throw new WorkloadError('SOCKET_SETUP', `${path} exists and is not a socket: refusing to replace it`);
-  if (await answers(path)) throw new WorkloadError('SOCKET_IN_USE', `a server is listening on ${path}: refusing to take it over`);
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw new WorkloadError('SOCKET_SETUP', `cannot remove the stale socket ${path}`, { cause: err });
-  });
-}
-
-/** Whether something accepts connections on the socket: refused or gone means stale. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = connect(path);
-    // A full backlog leaves the connect pending: someone is there.
-    const timer = setTimeout(() => finish(true), 1000);
-    let settled = false;
-    const finish = (live: boolean, err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      probe.destroy();
-      if (err) reject(err);
-      else resolve(live);
-    };
-    probe.once('connect', () => finish(true));
-    probe.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') finish(false);
-      else finish(false, new WorkloadError('SOCKET_SETUP', `cannot probe ${path}`, { cause: err }));
-    });
-  });
+  const refused = await clearStaleSocket(path);
+  if (refused === undefined) return;
+  switch (refused.reason) {
+    case 'not-a-socket': throw new WorkloadError('SOCKET_SETUP', `${path} exists and is not a socket: refusing to replace it`);
+    case 'in-use': throw new WorkloadError('SOCKET_IN_USE', `a server is listening on ${path}: refusing to take it over`);
+    case 'stat': throw new WorkloadError('SOCKET_SETUP', `cannot stat ${path}`, { cause: refused.cause });
+    case 'probe': throw new WorkloadError('SOCKET_SETUP', `cannot probe ${path}`, { cause: refused.cause });
+    case 'unlink': throw new WorkloadError('SOCKET_SETUP', `cannot remove the stale socket ${path}`, { cause: refused.cause });
+    default: return refused satisfies never;
+  }
 }
 
 async function removeIfOurs(path: string, ino: number | undefined): Promise<void> {

@@ -25,3 +25,4 @@ export {
 export { toStruct, fromStruct } from './struct.js';
 export { PROTO_LOADER_OPTIONS } from './proto-options.js';
 export { loadWorkloadApi, workloadProtoPath, type WorkloadApi } from './proto-loader.js';
+export { clearStaleSocket, type SocketPathRefusal } from './socket-path.js';

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
 import {
-  Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, bootTimeNs, ensureBpffs, uninstall, type SockEvent,
+  Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, bootTimeNs, type SockEvent,
 } from '../../agent/kernel/index.js';
-import { CONNECT_PY, SockWorkloads, type Workload } from '../support/sock-workload.js';
+import { CONNECT_PY, openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { waitFor } from '../support/wait.js';
 
@@ -16,11 +15,10 @@ const PORT = 23000 + (process.pid % 20000);
 const LOOPBACK = { 4: Buffer.from([127, 0, 0, 1, ...Array(12).fill(0)]), 6: Buffer.from([...Array(15).fill(0), 1]) };
 
 describe('sock events: verdicts and connections', () => {
+  let rig: SockRig;
   let cg: TestCgroup;
-  let host: HostTracker;
   let sock: SockPrograms;
   let run: SockWorkloads;
-  let server: Workload;
   const events: SockEvent[] = [];
   const config = (mode: number) => sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
   const since = (n: number, kind?: number) => events.slice(n).filter((e) => kind === undefined || e.kind === kind);
@@ -33,24 +31,11 @@ describe('sock events: verdicts and connections', () => {
   }
 
   beforeAll(async () => {
-    host = hostTracker();
-    host.tracker.start();
-    ensureBpffs(PIN_DIR);
-    cg = TestCgroup.create('tether-kt-events');
-    sock = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path, onEvents: (batch) => events.push(...batch) });
-    run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
-    server = await run.python(B, `import socket
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${PORT})); s.listen(64)
-print("listening", flush=True)
-while True: s.accept()[0].close()`);
-    await server.line('listening');
+    rig = await openSockRig({ name: 'tether-kt-events', pinDir: PIN_DIR, serverId: B, port: PORT, onEvents: (batch) => events.push(...batch) });
+    ({ cg, sock, run } = rig);
   });
   afterAll(async () => {
-    server?.kill();
-    host?.tracker.stop();
-    sock?.release();
-    try { uninstall(PIN_DIR); } finally { await cg?.destroy(); }
+    await rig?.close();
   });
 
   it('reports a deny once, with every field', async () => {

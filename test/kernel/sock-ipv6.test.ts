@@ -1,9 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
-import { Mode, SockPrograms, Unidentified, Verdict, cidrKey, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
-import { SockWorkloads, type Workload } from '../support/sock-workload.js';
-import { TestCgroup } from '../support/test-cgroup.js';
+import { Mode, SockPrograms, Unidentified, Verdict, cidrKey } from '../../agent/kernel/index.js';
+import { openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 
 // cgroup/bind6 and connect6 on a child cgroup: a dual-stack python server of identity B, python
 // clients of identity A over [::1], and a v4-mapped destination decided as the IPv4 it is.
@@ -13,11 +11,9 @@ const B = 402;
 const PORT = 21000 + (process.pid % 20000);
 
 describe('cgroup/connect6 and bind6', () => {
-  let cg: TestCgroup;
-  let host: HostTracker;
+  let rig: SockRig;
   let sock: SockPrograms;
   let run: SockWorkloads;
-  let server: Workload;
   let plain: Server; // an unidentified listener outside the cgroup
   let plainPort: number;
   const enforce = (generation = 0, mode: number = Mode.ENFORCE) =>
@@ -25,28 +21,15 @@ describe('cgroup/connect6 and bind6', () => {
   const count = (v: number) => (sock.maps.verdicts.lookup(v) ?? []).reduce((a, b) => a + b, 0n);
 
   beforeAll(async () => {
-    host = hostTracker();
-    host.tracker.start();
-    ensureBpffs(PIN_DIR);
-    cg = TestCgroup.create('tether-kt-ipv6');
-    sock = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
-    run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
-    server = await run.python(B, `import socket
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${PORT})); s.listen(64)
-print("listening", flush=True)
-while True: s.accept()[0].close()`);
-    await server.line('listening');
+    rig = await openSockRig({ name: 'tether-kt-ipv6', pinDir: PIN_DIR, serverId: B, port: PORT });
+    ({ sock, run } = rig);
     plain = createServer((s) => s.end());
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
     plainPort = (plain.address() as { port: number }).port;
   });
   afterAll(async () => {
-    server?.kill();
     plain?.close();
-    host?.tracker.stop();
-    sock?.release();
-    try { uninstall(PIN_DIR); } finally { await cg?.destroy(); }
+    await rig?.close();
   });
 
   it('records the identity that binds an IPv6 socket as the port\'s listener', () => {

@@ -1,7 +1,7 @@
-import type { HostTracker } from '../../agent/attest/index.js';
-import type { SockMaps } from '../../agent/kernel/index.js';
+import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
+import { SockPrograms, ensureBpffs, uninstall, type SockEvent, type SockMaps } from '../../agent/kernel/index.js';
 import { execRecord } from './exec-record.js';
-import type { TestCgroup } from './test-cgroup.js';
+import { TestCgroup } from './test-cgroup.js';
 import { exited, waitFor } from './wait.js';
 
 /** A python3 in a test cgroup, holding on its first stdin line until its identity is in place. */
@@ -73,4 +73,42 @@ export class SockWorkloads {
     await w.done;
     return w.output().trim();
   }
+}
+
+/** The parts of a socket-hook test: a tracker, a test cgroup with the hooks on it, workloads, and
+ * a dual-stack python server of identity `serverId` on `port` (bind6 records it). */
+export interface SockRig {
+  readonly host: HostTracker;
+  readonly cg: TestCgroup;
+  readonly sock: SockPrograms;
+  readonly run: SockWorkloads;
+  readonly server: Workload;
+  /** Kills the server, stops the tracker, releases the hooks, uninstalls the pin dir, removes the cgroup. */
+  close(): Promise<void>;
+}
+
+export async function openSockRig(o: {
+  name: string; pinDir: string; serverId: number; port: number; onEvents?: (events: SockEvent[]) => void;
+}): Promise<SockRig> {
+  const host = hostTracker();
+  host.tracker.start();
+  ensureBpffs(o.pinDir);
+  const cg = TestCgroup.create(o.name);
+  const sock = SockPrograms.open({ pinDir: o.pinDir, cgroup: cg.path, ...(o.onEvents ? { onEvents: o.onEvents } : {}) });
+  const run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
+  const server = await run.python(o.serverId, `import socket
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${o.port})); s.listen(64)
+print("listening", flush=True)
+while True: s.accept()[0].close()`);
+  await server.line('listening');
+  return {
+    host, cg, sock, run, server,
+    close: async () => {
+      server.kill();
+      host.tracker.stop();
+      sock.release();
+      try { uninstall(o.pinDir); } finally { await cg.destroy(); }
+    },
+  };
 }

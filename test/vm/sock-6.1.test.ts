@@ -1,11 +1,9 @@
 import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
 import {
-  Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, ensureBpffs, uninstall, type SockEvent,
+  Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, type SockEvent,
 } from '../../agent/kernel/index.js';
-import { CONNECT_PY, SockWorkloads, type Workload } from '../support/sock-workload.js';
-import { TestCgroup } from '../support/test-cgroup.js';
+import { CONNECT_PY, openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 import { waitFor } from '../support/wait.js';
 
 // Runs inside ../shared/vm/vm-run (Debian's 6.1 kernel), started by `make test-vm`: bpf/sock.bpf.c
@@ -16,33 +14,18 @@ const B = 802;
 const PORT = 24000 + (process.pid % 20000);
 
 describe('SockPrograms on Debian 6.1 (vm-run)', () => {
-  let cg: TestCgroup;
-  let host: HostTracker;
+  let rig: SockRig;
   let sock: SockPrograms;
   let run: SockWorkloads;
-  let server: Workload;
   const events: SockEvent[] = [];
 
   beforeAll(async () => {
     expect(release()).toMatch(/^6\.1\./);
-    host = hostTracker();
-    host.tracker.start();
-    ensureBpffs(PIN_DIR);
-    cg = TestCgroup.create('tether-vm-sock');
-    sock = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path, onEvents: (batch) => events.push(...batch) });
-    run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
-    server = await run.python(B, `import socket
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${PORT})); s.listen(64)
-print("listening", flush=True)
-while True: s.accept()[0].close()`);
-    await server.line('listening');
+    rig = await openSockRig({ name: 'tether-vm-sock', pinDir: PIN_DIR, serverId: B, port: PORT, onEvents: (batch) => events.push(...batch) });
+    ({ sock, run } = rig);
   });
   afterAll(async () => {
-    server?.kill();
-    host?.tracker.stop();
-    sock?.release();
-    try { uninstall(PIN_DIR); } finally { await cg?.destroy(); }
+    await rig?.close();
   });
 
   it('allows A→B by the rule (both ends reported by sockops) and denies B→B with EPERM and an event', async () => {
