@@ -42,6 +42,10 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   const log = o.log.child({ component: 'enforce' });
   const policyPath = o.config.policy as string;
   const numbers = await IdentityNumbers.open(o.config.stateDir);
+  const policyEvents = new Counter({
+    name: 'tether_policy_events_total', help: 'Denied (deny) and would-be-denied (audit) connects reported by the kernel',
+    labelNames: ['verdict'], registers: [o.metrics],
+  });
   const feed = new SockEventFeed({
     idOf: (n) => numbers.idOf(n), bootNs: bootTimeNs, nowMs: Date.now,
     onPolicyEvent: (e) => {
@@ -49,7 +53,6 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
       (e.verdict === 'deny' ? log.warn.bind(log) : log.info.bind(log))({ ...e }, e.verdict === 'deny' ? 'connect denied' : 'connect would be denied (audit mode)');
     },
   });
-  const policyEvents = new Counter({ name: 'tether_policy_events_total', help: 'Denied (deny) and would-be-denied (audit) connects reported by the kernel', labelNames: ['verdict'], registers: [o.metrics] });
   const sock = await o.life.start('enforcement hooks', () => SockPrograms.open({
     pinDir: o.config.pinDir, cgroup: o.cgroup, ticksPerSecond: o.ticksPerSecond,
     onEvents: (batch) => feed.apply(batch.map(rawEvent)),
@@ -152,7 +155,9 @@ function parseId(text: string, field: string): SpiffeId {
   }
 }
 
-/** Whether a process runs in the enforcement cgroup's subtree (only there do the hooks act). */
+/** Whether a process runs in the enforcement cgroup's subtree (only there do the hooks act). A
+ * cgroup too new for the last walk of the tree counts as inside: deciding one process too many
+ * costs a selector read, missing one leaves it unidentified. */
 function scopeOf(cgroup: string): (r: ProcessRecord) => boolean {
   const mount = findCgroupV2Mount();
   const root = `/${relative(mount, cgroup)}`.replace(/\/$/, '');
@@ -160,7 +165,7 @@ function scopeOf(cgroup: string): (r: ProcessRecord) => boolean {
   return (r) => {
     if (root === '') return true;
     const path = r.cgroupPath ?? (r.cgroupId === null ? null : paths.pathOf(r.cgroupId));
-    return path !== null && (path === root || path.startsWith(`${root}/`));
+    return path === null || path === root || path.startsWith(`${root}/`);
   };
 }
 
