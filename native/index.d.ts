@@ -65,7 +65,8 @@ export function objectSetAutoload(obj: ObjectHandle, progName: string, autoload:
 /** bpf_object__load; a failure carries the verifier log in `log`. */
 export function objectLoad(obj: ObjectHandle): void;
 export function objectPrograms(obj: ObjectHandle): ProgramInfo[];
-export function objectMaps(obj: ObjectHandle): MapInfo[];
+/** Each map with the path it is pinned at (LIBBPF_PIN_BY_NAME under pinRoot), null when not pinned. */
+export function objectMaps(obj: ObjectHandle): Array<MapInfo & { readonly pinPath: string | null }>;
 /** The fd of a loaded map; owned by the object (do not close it). */
 export function objectMapFd(obj: ObjectHandle, mapName: string): number;
 /** The fd of a loaded program; owned by the object (do not close it). */
@@ -100,6 +101,28 @@ export function linkDestroy(link: LinkHandle): void;
 /** bpf_link__open: a pinned link adopted by a restarted agent. */
 export function linkOpenPinned(path: string): LinkHandle;
 export function linkFd(link: LinkHandle): number;
+/**
+ * bpf_obj_get_info_by_fd on the link: what the kernel reports of it now. A cgroup link detached
+ * (BPF_LINK_DETACH, or its cgroup removed) reports cgroupId 0n. Raw tracepoint (tp_btf/, raw_tp/)
+ * and tracing links have no detach operation on 6.1 or 6.18 (BPF_LINK_DETACH gives EOPNOTSUPP):
+ * they stay attached while any fd or pin holds them.
+ */
+export function linkInfo(link: LinkHandle): LinkInfo;
+
+export interface LinkInfo {
+  readonly id: number;
+  /** enum bpf_link_type */
+  readonly type: number;
+  /** libbpf's name for the type ("cgroup", "raw_tracepoint", "tracing"); "" when libbpf 1.1 has none. */
+  readonly typeName: string;
+  readonly progId: number;
+  /** cgroup links: the cgroup v2 id attached to; 0n once detached. */
+  readonly cgroupId?: bigint;
+  /** cgroup and tracing links: enum bpf_attach_type. */
+  readonly attachType?: number;
+  /** raw tracepoint links: the tracepoint's name. */
+  readonly tpName?: string;
+}
 
 // ---- maps (by fd) --------------------------------------------------------------------------
 

@@ -1,13 +1,75 @@
 /**
- * What the admin API serves, as plain values: the daemon implements it over enforce/ (and, with
- * the operations issue, the rest of the agent). Every method may throw an AdminError; its code
- * decides the gRPC status (admin/status.ts).
+ * What the admin API serves, as plain values: the daemon implements it over the agent's parts
+ * (status, the process table, entries, the CA) and enforce/. Every method may throw an
+ * AdminError; its code decides the gRPC status (admin/status.ts).
  */
 
+import type { ProcessInfo } from '../attest/index.js';
+import type { CaStatus, Lifecycle, RotationReport } from '../ca/index.js';
 import type { ConnectionView, PolicyDecision, PolicyEvent, UnusedRule } from '../enforce/index.js';
+import type { FeatureState } from '../kernel/index.js';
 
 /** The values enforce/ makes (a deny event, a live connection, a decision, an unused rule), served as they are. */
 export type { ConnectionView, PolicyDecision, PolicyEvent, UnusedRule };
+/** A tracked process (attest/), the CA's state and a rotation's report (ca/), served as they are. */
+export type { CaStatus, Lifecycle, ProcessInfo, RotationReport };
+
+/** `tether status`: the agent and what it runs on. */
+export interface AgentStatus {
+  readonly version: string;
+  readonly pid: number;
+  /** ISO 8601. */
+  readonly startedAt: string;
+  readonly uptimeSeconds: number;
+  readonly trustDomain: string;
+  readonly workloadSocket: string;
+  readonly adminSocket: string;
+  /** "127.0.0.1:9811", "[::1]:9811" as served; "off" when nothing is. */
+  readonly metricsAddress: string;
+  readonly features: readonly FeatureView[];
+  readonly counts: AgentCounts;
+  /** null: the agent runs without --policy. */
+  readonly policy: PolicyStatus | null;
+}
+
+/** One kernel feature (kernel/'s KernelFeature; the name is any string, so a newer agent's feature still reads). */
+export interface FeatureView {
+  readonly name: string;
+  readonly state: FeatureState;
+  readonly detail: string;
+  /** What the agent does without it; null when it is available. */
+  readonly fallback: string | null;
+}
+
+export interface AgentCounts {
+  readonly processes: number;
+  readonly entries: number;
+  /** Entries with an X509-SVID cached. */
+  readonly x509Svids: number;
+  /** (entry, audience) JWT-SVIDs cached. */
+  readonly jwtSvids: number;
+  readonly workloadStreams: number;
+  readonly workloadConnections: number;
+}
+
+export interface PolicyStatus {
+  readonly mode: 'enforce' | 'audit';
+  readonly path: string;
+  /** Rules in the policy file. */
+  readonly rules: number;
+  /** (source, destination, port) tuples and CIDR rules in the kernel. */
+  readonly kernelRules: number;
+  readonly generation: number;
+  readonly unidentified: 'allow' | 'deny';
+  readonly cgroup: string;
+}
+
+/** `tether entry match PID`: the process's selectors and each entry's verdict. */
+export interface EntryMatch {
+  readonly pid: number;
+  readonly selectors: readonly string[];
+  readonly entries: ReadonlyArray<{ readonly id: string; readonly spiffeId: string; readonly matched: boolean; readonly missing: readonly string[] }>;
+}
 
 export interface PolicyCheckRequest {
   readonly from: string;
@@ -38,4 +100,11 @@ export interface AdminBackend {
   /** The least-privilege policy (YAML text) that allows exactly the connections observed. */
   suggestPolicy(): string;
   unusedRules(): UnusedRule[];
+  status(): AgentStatus;
+  /** Every tracked process, by pid. */
+  processes(): ProcessInfo[];
+  /** BAD_REQUEST when the pid is not in the process table. */
+  matchEntries(pid: number): Promise<EntryMatch>;
+  caStatus(): CaStatus;
+  rotateCa(): Promise<RotationReport>;
 }

@@ -1,14 +1,23 @@
 /**
- * The admin API client, for `tether events|conns|policy` and tests. Each method returns
+ * The admin API client, for `tether status|healthcheck|ps|entry match|ca|events|conns|policy` and tests. Each method returns
  * backend.ts values; a failed call becomes an AdminError: the agent's own code when it sent one
  * (BAD_POLICY, NOT_ENFORCING...), UNREACHABLE when the socket cannot be connected to (with the
  * errno and what to do about it), else RPC_FAILED with the status name.
  */
 import { credentials, status as Status, type Client, type ClientReadableStream, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { connect } from 'node:net';
-import type { ConnectionView, PolicyApplied, PolicyCheckRequest, PolicyDecision, PolicyEvent, UnusedRule } from './backend.js';
+import { readCaState, readMatch, readProcess, readRotation, readStatus } from './agent-messages.js';
+import type {
+  AgentStatus, CaStatus, ConnectionView, EntryMatch, PolicyApplied, PolicyCheckRequest, PolicyDecision, PolicyEvent, ProcessInfo,
+  RotationReport, UnusedRule,
+} from './backend.js';
 import { AdminError } from './errors.js';
 import type { AdminClient as AdminStub } from './gen/tether/admin/v1/Admin.js';
+import type { AgentStatus__Output } from './gen/tether/admin/v1/AgentStatus.js';
+import type { CaRotation__Output } from './gen/tether/admin/v1/CaRotation.js';
+import type { CaState__Output } from './gen/tether/admin/v1/CaState.js';
+import type { EntryMatch__Output } from './gen/tether/admin/v1/EntryMatch.js';
+import type { ListProcessesResponse__Output } from './gen/tether/admin/v1/ListProcessesResponse.js';
 import type { ConnectionsResponse__Output } from './gen/tether/admin/v1/ConnectionsResponse.js';
 import type { PolicyApplied__Output } from './gen/tether/admin/v1/PolicyApplied.js';
 import type { PolicyDecision__Output } from './gen/tether/admin/v1/PolicyDecision.js';
@@ -70,6 +79,27 @@ export class AdminClient {
 
   async unusedRules(): Promise<UnusedRule[]> {
     return (await this.#unary<UnusedRulesResponse__Output>((done) => this.#client.UnusedRules({}, this.#deadline(), done))).rules.map(readUnusedRule);
+  }
+
+  async status(): Promise<AgentStatus> {
+    return readStatus(await this.#unary<AgentStatus__Output>((done) => this.#client.Status({}, this.#deadline(), done)));
+  }
+
+  async processes(): Promise<ProcessInfo[]> {
+    const m = await this.#unary<ListProcessesResponse__Output>((done) => this.#client.ListProcesses({}, this.#deadline(), done));
+    return m.processes.map(readProcess);
+  }
+
+  async matchEntries(pid: number): Promise<EntryMatch> {
+    return readMatch(await this.#unary<EntryMatch__Output>((done) => this.#client.MatchEntries({ pid }, this.#deadline(), done)));
+  }
+
+  async caStatus(): Promise<CaStatus> {
+    return readCaState(await this.#unary<CaState__Output>((done) => this.#client.CaStatus({}, this.#deadline(), done)));
+  }
+
+  async rotateCa(): Promise<RotationReport> {
+    return readRotation(await this.#unary<CaRotation__Output>((done) => this.#client.RotateCa({}, this.#deadline(), done)));
   }
 
   /** The recent events, oldest first, then (follow) each new one. Breaking out of the loop or

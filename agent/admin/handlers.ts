@@ -1,13 +1,15 @@
 /**
- * The six Admin methods: each request is checked (requests.ts), handed to the backend, and its
- * answer made a message (messages.ts). Errors become statuses only through status.ts.
+ * The Admin methods: each request is checked (requests.ts), handed to the backend, and its
+ * answer made a message (messages.ts, agent-messages.ts). Errors become statuses only through
+ * status.ts.
  */
 import type { sendUnaryData } from '@grpc/grpc-js';
 import type { AdminBackend } from './backend.js';
 import { EventStream, type OpenStreams } from './event-stream.js';
 import type { AdminHandlers } from './gen/tether/admin/v1/Admin.js';
+import { caStateMessage, matchMessage, processMessage, rotationMessage, statusMessage } from './agent-messages.js';
 import { appliedMessage, connectionMessage, decisionMessage, unusedRuleMessage } from './messages.js';
-import { checkRequest, eventsLimit, policyText } from './requests.js';
+import { checkRequest, eventsLimit, matchPid, policyText } from './requests.js';
 import { serviceError, toStatus, type AdminLog } from './status.js';
 
 export interface HandlerDeps {
@@ -35,6 +37,11 @@ export function adminHandlers(deps: HandlerDeps): AdminHandlers {
     ApplyPolicy: (call, callback) => unary(callback, deps, async () => appliedMessage(await backend.applyPolicy(policyText(call.request.yaml)))),
     SuggestPolicy: (_call, callback) => unary(callback, deps, () => ({ yaml: backend.suggestPolicy() })),
     UnusedRules: (_call, callback) => unary(callback, deps, () => ({ rules: backend.unusedRules().map(unusedRuleMessage) })),
+    Status: (_call, callback) => unary(callback, deps, () => statusMessage(backend.status())),
+    ListProcesses: (_call, callback) => unary(callback, deps, () => ({ processes: backend.processes().map(processMessage) })),
+    MatchEntries: (call, callback) => unary(callback, deps, async () => matchMessage(await backend.matchEntries(matchPid(call.request.pid)))),
+    CaStatus: (_call, callback) => unary(callback, deps, () => caStateMessage(backend.caStatus())),
+    RotateCa: (_call, callback) => unary(callback, deps, async () => rotationMessage(await backend.rotateCa())),
   };
 }
 

@@ -1,6 +1,8 @@
 /**
  * admin/: tether's admin API (proto/admin.proto, package tether.admin.v1, service Admin) on a
- * Unix socket only root may connect to, and the client `tether events|conns|policy` use.
+ * Unix socket only root may connect to, and the client every `tether` command that reads or
+ * changes the running agent uses (status, healthcheck, ps, entry match, ca, events, conns,
+ * policy); tether's version (package.json's), which both the CLI and the agent report.
  * Invariants: the socket is never wider than 0600, not even while it is being made (bound in a
  * private directory, then linked into place); a live socket is never taken over, a stale one is
  * replaced. Requests are checked before the backend sees them (BAD_REQUEST names the field);
@@ -9,11 +11,14 @@
  * Handles: AdminServer owns the listener, the socket file and every connection; close() ends
  * follow streams UNAVAILABLE, drains to a deadline, then forces. An AdminClient owns its channel.
  * May import: every folder above it in ARCHITECTURE.md (it uses spiffe, kernel's packageRoot and
- * workload's proto options); the daemon implements AdminBackend.
+ * feature types, attest's ProcessInfo, ca's status types, enforce's values and workload's proto
+ * options); the daemon implements AdminBackend.
  */
 export type {
-  AdminBackend, ConnectionView, PolicyApplied, PolicyCheckRequest, PolicyDecision, PolicyEvent, UnusedRule,
+  AdminBackend, AgentCounts, AgentStatus, CaStatus, ConnectionView, EntryMatch, FeatureView, Lifecycle, PolicyApplied, PolicyCheckRequest,
+  PolicyDecision, PolicyEvent, PolicyStatus, ProcessInfo, RotationReport, UnusedRule,
 } from './backend.js';
+export { tetherVersion } from './version.js';
 export { AdminError, type AdminErrorCode, type AdminErrorOptions } from './errors.js';
 export { AdminServer, DEFAULT_MAX_BACKLOG, type AdminServerOptions } from './server.js';
 export { ADMIN_SOCKET_MODE } from './admin-socket.js';

@@ -19,7 +19,7 @@ type Mode = PolicyDecision['mode'];
 type Role = ConnectionView['role'];
 
 const VERDICTS = { allow: 'VERDICT_ALLOW', deny: 'VERDICT_DENY', audit: 'VERDICT_AUDIT' } as const satisfies Record<Verdict, Verdict__Output>;
-const MODES = { enforce: 'MODE_ENFORCE', audit: 'MODE_AUDIT' } as const satisfies Record<Mode, Mode__Output>;
+export const MODES = { enforce: 'MODE_ENFORCE', audit: 'MODE_AUDIT' } as const satisfies Record<Mode, Mode__Output>;
 const ROLES = { client: 'ROLE_CLIENT', server: 'ROLE_SERVER' } as const satisfies Record<Role, Role__Output>;
 
 export function eventMessage(e: PolicyEvent): PolicyEventMessage {
@@ -78,12 +78,12 @@ export function readUnusedRule(m: UnusedRule__Output): UnusedRule {
   return { line: m.line, from: m.from, to: m.to, ports: m.ports };
 }
 
-function orNull(value: string): string | null {
+export function orNull(value: string): string | null {
   return value === '' ? null : value;
 }
 
 /** The value whose proto name `name` is; anything else (UNSPECIFIED, a newer value) is refused. */
-function fromProto<K extends string>(table: Record<K, string>, name: string, field: string): K {
+export function fromProto<K extends string>(table: Record<K, string>, name: string, field: string): K {
   const found = (Object.keys(table) as K[]).find((k) => table[k] === name);
   if (found === undefined) throw badResponse(`${field} is ${name}`);
   return found;

@@ -32,6 +32,11 @@ export function policyText(yaml: string): string {
   return yaml;
 }
 
+export function matchPid(pid: number): number {
+  if (!Number.isInteger(pid) || pid < 1) throw bad(`pid must be a process id (1 or more): got ${pid}`);
+  return pid;
+}
+
 export function eventsLimit(limit: number): number {
   if (limit === 0) return DEFAULT_EVENTS_LIMIT;
   if (limit > MAX_EVENTS_LIMIT) throw bad(`limit must be at most ${MAX_EVENTS_LIMIT}: got ${limit}`);

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { tetherVersion } from '../admin/index.js';
 import { EXIT, ReportedFailure, UsageError, describeError } from './exit-codes.js';
 import * as agent from './commands/agent.js';
 import * as api from './commands/api.js';
@@ -6,19 +7,19 @@ import * as ca from './commands/ca.js';
 import * as conns from './commands/conns.js';
 import * as entry from './commands/entry.js';
 import * as events from './commands/events.js';
+import * as healthcheck from './commands/healthcheck.js';
 import * as id from './commands/id.js';
 import * as policy from './commands/policy.js';
 import * as ps from './commands/ps.js';
+import * as status from './commands/status.js';
 import * as svid from './commands/svid.js';
 import * as uninstall from './commands/uninstall.js';
-
-export const VERSION = '0.1.0';
 
 /** The `tether` command tree; each group registers itself from cli/commands/. */
 export function buildProgram(): Command {
   const program = new Command('tether')
     .description('Tether: kernel-attested SPIFFE workload identities, bound to every connection')
-    .version(VERSION)
+    .version(tetherVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   agent.register(program);
@@ -27,9 +28,11 @@ export function buildProgram(): Command {
   conns.register(program);
   entry.register(program);
   events.register(program);
+  healthcheck.register(program);
   id.register(program);
   policy.register(program);
   ps.register(program);
+  status.register(program);
   svid.register(program);
   uninstall.register(program);
   return program;

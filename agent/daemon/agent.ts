@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { SelectorSource, detectTicksPerSecond, hostTracker } from '../attest/index.js';
 import { LocalAuthority } from '../ca/index.js';
-import { ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader } from '../kernel/index.js';
+import { detectKernelFeatures, ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader, ProcEventSource } from '../kernel/index.js';
 import { FileEntryStore } from '../registry/index.js';
 import { SpiffeError, TrustDomain } from '../spiffe/index.js';
 import { JwtSvidCache, X509SvidCache } from '../svid/index.js';
@@ -10,9 +10,15 @@ import { IdentityBackend, WorkloadServer } from '../workload/index.js';
 import { Lifecycle } from './lifecycle.js';
 import { Registry } from 'prom-client';
 import { createLogger, MetricsServer, type Logger } from '../telemetry/index.js';
-import { AdminServer } from '../admin/index.js';
+import { AdminServer, type AgentStatus } from '../admin/index.js';
 import { adminBackend } from './admin-backend.js';
+import { agentStatus } from './status.js';
 import { startEnforcement } from './enforcement.js';
+import { KernelHealth, type WatchedLinks } from './health.js';
+import { registerAgentMetrics } from './metrics.js';
+import { AgentReadiness, caCheck, workloadCheck } from './readiness.js';
+import { applyConfigReload } from './config-reload.js';
+import { ignoreHangupsWhileStarting, untilStopSignal } from './stop-signals.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 
@@ -26,8 +32,10 @@ const STOP_DEADLINE_MS = 5_000;
  * the process table, the CA, the entries, the SVID caches, the Workload API socket; the reverse
  * on SIGTERM/SIGINT. SIGHUP reloads the entries and policy files. Resolves when the agent has stopped.
  */
-export async function runAgent(config: Config): Promise<void> {
+export async function runAgent(config: Config, reloadConfig?: () => Config): Promise<void> {
+  const parentAtStart = process.ppid;
   const log = createLogger(config.logLevel);
+  const releaseEarlyHangups = ignoreHangupsWhileStarting(log);
   const trustDomain = parseTrustDomain(config.trustDomain, log);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
   chmodSync(config.stateDir, 0o711); // workloads reach public/ below it, and nothing else
@@ -35,13 +43,17 @@ export async function runAgent(config: Config): Promise<void> {
   const cgroup = enforcementCgroup(config.enforce.cgroup);
   const life = new Lifecycle(log);
   const now = (): Date => new Date();
+  const startedAt = now();
 
   const metrics = new Registry();
-  const metricsServer = await life.start('metrics', () => MetricsServer.start(config.metricsAddr, metrics, log.child({ component: 'metrics' })),
-    (server) => server?.close());
+  const readiness = new AgentReadiness(['ca', 'workload_api']);
+  const metricsServer = await life.start('metrics', () => MetricsServer.start(config.metricsAddr, metrics, log.child({ component: 'metrics' }),
+    { readiness: () => readiness.report() }), (server) => server?.close());
 
+  let procEvents: ProcEventSource | undefined; // the tracker's tracepoints, watched by the kernel health check
   const { tracker, describer } = await life.start('process table', () => {
     const host = hostTracker({
+      openEvents: (onEvents) => (procEvents = ProcEventSource.open({ onEvents })),
       onResync: (reason, processes) => {
         if (reason === 'drops') log.warn({ component: 'attest', processes }, 'kernel events were lost: process table rebuilt from /proc');
       },
@@ -65,6 +77,9 @@ export async function runAgent(config: Config): Promise<void> {
   }, (store) => store.stop());
   const x509 = await life.start('X509-SVID cache', () => new X509SvidCache({ authority: ca, clock: { now }, log: log.child({ component: 'svid' }) }), (c) => c.close());
   const jwt = await life.start('JWT-SVID cache', () => new JwtSvidCache({ authority: ca, clock: { now }, log: log.child({ component: 'svid' }) }), (c) => c.close());
+  readiness.set('ca', () => caCheck(ca.status(), now()));
+  let workloadServer: WorkloadServer | undefined;
+  const observers = registerAgentMetrics(metrics, { tracker, x509, jwt, ca, workload: () => workloadServer });
   await life.start('cache eviction', () => entries.onChange((set) => {
     const ids = new Set(set.map((e) => e.id));
     x509.retain(ids);
@@ -75,25 +90,47 @@ export async function runAgent(config: Config): Promise<void> {
   const backend = new IdentityBackend({
     trustDomain, tracker, selectors, entries, x509, jwt,
     bundles: { x509Bundle: () => ca.x509Bundle(), jwtBundle: () => ca.jwtBundle(), onChange: (l) => ca.onChange(() => l()) },
-    ticksPerSecond,
+    ticksPerSecond, observer: observers.attestation,
   });
   const enforcement = config.policy === undefined ? undefined
     : await startEnforcement({ config, cgroup, trustDomain, life, log, entries, tracker, selectors, ticksPerSecond, metrics });
+  const health = await life.start('kernel health', () => {
+    const parts: Record<string, WatchedLinks> = {};
+    if (procEvents !== undefined) parts['kernel.proc_tracepoints'] = procEvents;
+    if (enforcement !== undefined) parts['kernel.sock_hooks'] = enforcement.hooks;
+    const watcher = new KernelHealth({ parts, intervalMs: config.health.intervalMs, log: log.child({ component: 'health' }) });
+    watcher.start();
+    return watcher;
+  }, (watcher) => watcher.stop());
+  readiness.include(() => health.checks());
 
   const socket = config.socket ?? join(config.stateDir, 'public', 'agent.sock');
   const peers = new PeerCredentialReader({ onFallback: (why) => log.warn({ component: 'workload' }, why) });
   await life.start('Workload API', async () => {
-    const server = new WorkloadServer({ socketPath: socket, backend, peers, log: log.child({ component: 'workload' }) });
+    const server = new WorkloadServer({ socketPath: socket, backend, peers, observer: observers.workload, log: log.child({ component: 'workload' }) });
     await server.start();
+    workloadServer = server;
+    readiness.set('workload_api', () => workloadCheck(server, socket));
     return server;
   }, (server) => server.close(STOP_DEADLINE_MS));
 
   const adminSocket = config.adminSocket ?? join(config.stateDir, 'admin.sock');
+  const features = await detectKernelFeatures();
+  for (const f of features.filter((x) => x.state !== 'available')) {
+    log.info({ component: 'kernel', feature: f.name, state: f.state, detail: f.detail, fallback: f.fallback }, 'kernel feature not available');
+  }
+  const status = (): AgentStatus => agentStatus({
+    startedAt, now, trustDomain: trustDomain.name, workloadSocket: socket, adminSocket,
+    metrics: { configured: config.metricsAddr, served: metricsServer }, features, tracker, entries, x509, jwt,
+    workload: () => workloadServer, policy: enforcement?.status,
+  });
   await life.start('admin API', async () => {
-    const server = new AdminServer({ socketPath: adminSocket, backend: adminBackend(enforcement), log: log.child({ component: 'admin' }) });
+    const server = new AdminServer({ socketPath: adminSocket, backend: adminBackend(enforcement, { status, tracker, describer, selectors, entries, ca }), log: log.child({ component: 'admin' }) });
     await server.start();
     return server;
   }, (server) => server.close(STOP_DEADLINE_MS));
+  // Started last, so stopped first: /readyz answers 503 while the rest drains.
+  await life.start('readiness', () => readiness, (r) => r.stopping());
 
   const active = ca.status().x509.find((a) => a.state === 'active');
   process.stdout.write(`tether agent: serving the Workload API on ${socket} (SPIFFE_ENDPOINT_SOCKET=unix://${socket}); `
@@ -102,29 +139,16 @@ export async function runAgent(config: Config): Promise<void> {
     + `${enforcement === undefined ? 'no policy' : `policy ${config.policy}`}; admin ${adminSocket}; metrics ${metricsServer === undefined ? 'off' : `port ${metricsServer.port}`}\n`);
   log.info({ component: 'daemon', trustDomain: trustDomain.name, socket, entries: entries.current().length, cgroup }, 'agent started');
 
-  await untilStopSignal(log, () => {
+  releaseEarlyHangups();
+  await untilStopSignal({ log, exitWithParent: config.exitWithParent, parentAtStart, onHangup: () => {
+    if (reloadConfig) applyConfigReload(config, reloadConfig, log);
     enforcement?.reloadPolicy();
     entries.reload().then((r) => {
       if (!r.ok) log.error({ component: 'registry', err: r.error.message }, 'SIGHUP: entries refused, the last good set keeps serving');
     }, (err: unknown) => log.error({ component: 'registry', err }, 'SIGHUP: reload failed'));
-  });
+  } });
   await life.stop(STOP_DEADLINE_MS);
   log.info({ component: 'daemon', ...printable(tracker.stats()) }, 'agent stopped');
-}
-
-/** Resolves on SIGTERM or SIGINT; SIGHUP calls onHangup (reload). Signals are handled only here. */
-function untilStopSignal(log: Logger, onHangup: () => void): Promise<void> {
-  const hangup = (): void => { log.info({ component: 'daemon' }, 'SIGHUP: reloading entries and policy'); onHangup(); };
-  process.on('SIGHUP', hangup);
-  return new Promise((done) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      log.info({ component: 'daemon', signal }, 'stopping');
-      process.off('SIGHUP', hangup);
-      done();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
 }
 
 function parseTrustDomain(configured: string | undefined, log: Logger): TrustDomain {

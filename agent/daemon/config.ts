@@ -22,6 +22,8 @@ const ConfigSchema = z.object({
     try { parseListenAddress(v); return true; } catch { return false; }
   }, { message: 'expected host:port ("127.0.0.1:9811", "[::1]:9811") or "off"' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  /** Stop when the process that started the agent exits (a killed wrapper leaves no agent behind). */
+  exitWithParent: z.boolean().default(true),
   ca: z.object({
     /** SPIRE's ca_key_type names. */
     keyType: z.enum(['ec-p256', 'ec-p384', 'rsa-2048']).default('ec-p256'),
@@ -36,6 +38,11 @@ const ConfigSchema = z.object({
     /** Where cgroup programs attach; default the cgroup v2 mount root (production). */
     cgroup: z.string().min(1).optional(),
   }).strict().default({}),
+  health: z.object({
+    /** How often the kernel programs' links are checked (and repaired when detached behind the
+     * agent's back); /readyz shows a fault for about this long. */
+    intervalMs: z.number().int().min(100).default(5_000),
+  }).strict().default({ intervalMs: 5_000 }),
 }).strict();
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -57,6 +64,8 @@ export interface ConfigFlags {
   readonly cgroup?: string;
   readonly adminSocket?: string;
   readonly metricsAddr?: string;
+  /** commander's --no-exit-with-parent gives false. */
+  readonly exitWithParent?: boolean;
   readonly logLevel?: string;
 }
 
@@ -73,6 +82,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ...defined({
       trustDomain: flags.trustDomain, stateDir: flags.stateDir, pinDir: flags.pinDir, logLevel: flags.logLevel,
       socket: flags.socket, entries: flags.entries, policy: flags.policy, adminSocket: flags.adminSocket, metricsAddr: flags.metricsAddr,
+      exitWithParent: flags.exitWithParent,
     }),
     enforce: layerEnforce(base.enforce, defined({ cgroup: env.TETHER_CGROUP }), defined({ cgroup: flags.cgroup })),
   };

@@ -2,7 +2,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, join, relative } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { AdminError, type AdminBackend, type PolicyApplied, type PolicyCheckRequest } from '../admin/index.js';
+import { AdminError, type AdminBackend, type PolicyApplied, type PolicyCheckRequest, type PolicyStatus } from '../admin/index.js';
 import { CgroupPaths, type ProcessRecord, type ProcessTracker, type SelectorSource } from '../attest/index.js';
 import {
   EnforceError, IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, SockEventFeed, UserSpaceIdentities, compilePolicy, decide,
@@ -14,6 +14,7 @@ import { SpiffeError, SpiffeId, type TrustDomain } from '../spiffe/index.js';
 import type { Logger } from '../telemetry/index.js';
 import type { Config } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
+import { registerMapMetrics } from './metrics.js';
 
 /** How often the host's addresses are copied into the kernel (they change with DHCP, pods...). */
 const LOCAL_ADDRESSES_MS = 10_000;
@@ -80,15 +81,18 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   });
   const switcher = new PolicySwitch(sock.maps);
   const numberOf = (id: SpiffeId): number => numbers.numberOf(id);
+  let inForce: { generation: number; rules: number; policy: Policy } | undefined; // what the last switch wrote, for `tether status`
   const enforce = (): { generation: number; rules: number; mode: Policy['mode'] } => {
     const set = o.entries.current();
     const ids = [...new Map(set.map((e) => [e.spiffeId.toString(), e.spiffeId])).values()];
     const synced = kernelIds.sync(set, numberOf, o.tracker.table.values());
     void userIds.setEntries(set, synced.userSpaceOnly.length, numberOf);
-    const compiled = compilePolicy(policies.current() as Policy, ids, numberOf);
+    const current = policies.current() as Policy;
+    const compiled = compilePolicy(current, ids, numberOf);
     const applied = switcher.apply(compiled);
     log.info({ ...applied, mode: compiled.mode, executables: synced.executables, cgroups: synced.cgroups, seeded: synced.seeded,
       userSpaceOnly: synced.userSpaceOnly.length }, 'policy in force');
+    inForce = { ...applied, policy: current };
     return { ...applied, mode: compiled.mode };
   };
   const enforceLogged = (): void => {
@@ -126,7 +130,14 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
     suggestPolicy: () => suggestPolicy(readFlows(sock.maps.flows), (n) => numbers.idOf(n), { unidentified: policy().unidentified, observedSince }),
     unusedRules: () => unusedRules(policy(), readFlows(sock.maps.flows), (n) => numbers.idOf(n)),
   };
-  return { admin, reloadPolicy: () => { policies.reload(); } };
+  const status = (): PolicyStatus => {
+    const p = inForce?.policy ?? policy();
+    return {
+      mode: p.mode, path: policyPath, rules: p.rules.length, kernelRules: inForce?.rules ?? 0, generation: inForce?.generation ?? 0,
+      unidentified: p.unidentified, cgroup: o.cgroup,
+    };
+  };
+  return { admin, reloadPolicy: () => { policies.reload(); }, hooks: sock, status };
 
   function destinationOf(request: PolicyCheckRequest): Destination {
     if (isIP(request.to) !== 0) {
@@ -142,6 +153,10 @@ export interface Enforcement {
   readonly admin: Pick<AdminBackend, EnforcementMethod>;
   /** SIGHUP: read the policy file again (a bad one is logged and the last good one stays). */
   readonly reloadPolicy: () => void;
+  /** The hooks' links, for the kernel health check (daemon/health.ts). */
+  readonly hooks: Pick<SockPrograms, 'check' | 'repair'>;
+  /** The policy in force, for `tether status`. */
+  readonly status: () => PolicyStatus;
 }
 
 export type EnforcementMethod = 'recentEvents' | 'subscribeEvents' | 'connections' | 'checkPolicy' | 'applyPolicy' | 'suggestPolicy' | 'unusedRules';
@@ -183,19 +198,31 @@ function rawEvent(e: SockEvent): RawSockEvent {
   };
 }
 
-/** The kernel's own counts, read when Prometheus scrapes. */
+/**
+ * The kernel's own counts, read when Prometheus scrapes. The kernel counts verdicts without the
+ * mode, so each scrape adds what the counts grew by since the last one to the mode in force then
+ * (the kernel's config, read at the scrape): only connects between the last scrape before a mode
+ * switch and the switch are filed under the new mode. The first scrape files all the kernel has
+ * counted since its maps were pinned (an earlier run's too) under the mode in force at it.
+ */
 function registerKernelMetrics(registry: Registry, sock: SockPrograms, feed: SockEventFeed): void {
-  const sum = (v: bigint[] | undefined): number => Number((v ?? []).reduce((a, b) => a + b, 0n));
+  const sum = (v: bigint[] | undefined): bigint => (v ?? []).reduce((a, b) => a + b, 0n);
+  const seen = new Map<number, bigint>();
   new Counter({
-    name: 'tether_policy_verdicts_total', help: 'Connects decided by the kernel hooks, by verdict (audit: would have been denied, allowed in audit mode)',
-    labelNames: ['verdict'], registers: [registry],
+    name: 'tether_policy_verdicts_total',
+    help: 'Connects decided by the kernel hooks, by mode in force when counted (approximate: per scrape) and verdict (audit: would have been denied)',
+    labelNames: ['mode', 'verdict'], registers: [registry],
     collect() {
-      this.reset();
+      const mode = sock.maps.config.lookup(0)?.mode === Mode.AUDIT ? 'audit' : 'enforce';
       for (const [name, index] of [['allow', Verdict.ALLOW], ['deny', Verdict.DENY], ['audit', Verdict.AUDIT]] as const) {
-        this.inc({ verdict: name }, sum(sock.maps.verdicts.lookup(index)));
+        const total = sum(sock.maps.verdicts.lookup(index));
+        const grown = total - (seen.get(index) ?? 0n);
+        seen.set(index, total);
+        this.inc({ mode, verdict: name }, grown > 0n ? Number(grown) : 0);
       }
     },
   });
+  registerMapMetrics(registry, [sock.maps.identities, sock.maps.executables, sock.maps.cgroups, sock.maps.listeners, sock.maps.policy, sock.maps.flows]);
   new Counter({
     name: 'tether_policy_events_lost_total', help: 'Kernel socket events lost because the ring buffer was full', registers: [registry],
     collect() { this.reset(); this.inc(Number(sock.eventsLost())); },

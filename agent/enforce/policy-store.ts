@@ -32,7 +32,8 @@ export class PolicyStore {
   start(): Policy {
     this.#policy = this.#read();
     this.#watcher = watch(dirname(this.#path), (_event, name) => {
-      if (name !== null && name !== basename(this.#path)) return;
+      // A Kubernetes ConfigMap volume swaps its "..data" symlink rather than touching the file.
+      if (name !== null && name !== basename(this.#path) && name !== '..data') return;
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => this.reload(), 100);
     });

@@ -1,4 +1,4 @@
-import type { LinkHandle } from './native.js';
+import type { LinkHandle, LinkInfo } from './native.js';
 import { native } from './native.js';
 import { KernelError, nativeCall } from './errors.js';
 
@@ -22,8 +22,31 @@ export class BpfLink {
     return this.#call('fd', () => native().linkFd(this.#handle));
   }
 
+  /** What the kernel reports of this link now (its id, type, program; cgroup or tracepoint). */
+  info(): LinkInfo {
+    return this.#call('info', () => native().linkInfo(this.#handle));
+  }
+
+  /**
+   * Whether the kernel still runs this link's program at its hook. A cgroup link detached
+   * behind our back (BPF_LINK_DETACH: `tether uninstall`, `bpftool link detach`; or its cgroup
+   * removed) reports cgroup id 0. Raw tracepoint and tracing links cannot be detached (6.1 and
+   * 6.18 give EOPNOTSUPP): they run while any fd or pin holds them, so while we hold this one.
+   * A pin removed behind our back detaches nothing while we hold the fd either.
+   */
+  attached(): boolean {
+    const info = this.info();
+    return info.cgroupId === undefined || info.cgroupId !== 0n;
+  }
+
   pin(path: string): void {
     this.#call(`pin at ${path}`, () => native().linkPin(this.#handle, path));
+  }
+
+  /** Pin this link again at `path` (its pin was removed or replaced behind our back):
+   * bpf_obj_pin of our fd, where libbpf's bpf_link__pin refuses a link it pinned once. */
+  repin(path: string): void {
+    this.#call(`pin again at ${path}`, () => native().objPin(native().linkFd(this.#handle), path));
   }
 
   unpin(): void {

@@ -5,6 +5,8 @@ import type { Codec } from './codec.js';
 export type UpdateFlag = 'any' | 'noexist' | 'exist';
 const FLAGS = { any: 0, noexist: 1, exist: 2 } as const satisfies Record<UpdateFlag, number>;
 const BATCH = 256;
+/** count() copies up to this many entries per call and decodes none. */
+const COUNT_BATCH = 4096;
 type BatchResult = ReturnType<ReturnType<typeof native>['mapLookupBatch']>;
 /** BPF_MAP_TYPE_PERCPU_HASH, _PERCPU_ARRAY, _LRU_PERCPU_HASH, _PERCPU_CGROUP_STORAGE: one value slot per CPU. */
 const PER_CPU_TYPES = new Set([5, 6, 10, 21]);
@@ -21,6 +23,7 @@ export class BpfMap<K, V> {
   readonly #owned: boolean;
   #open = true;
   #batch: boolean | undefined;
+  #maxEntries: number | undefined;
 
   constructor(options: { fd: number; name: string; key: Codec<K>; value: Codec<V>; owned: boolean }) {
     this.#fd = options.fd;
@@ -103,6 +106,32 @@ export class BpfMap<K, V> {
       const n = this.#call('delete batch', () => native().mapDeleteBatch(this.#fd, packed, keys.length));
       return n + keys.slice(n + 1).filter((k) => this.delete(k)).length;
     }, () => keys.filter((k) => this.delete(k)).length);
+  }
+
+  /** The kernel's bound on the map (max_entries), asked once. */
+  get maxEntries(): number {
+    this.#maxEntries ??= this.#call('info', () => native().mapInfoByFd(this.#fd)).maxEntries;
+    return this.#maxEntries;
+  }
+
+  /** How many entries the map holds now (at most maxEntries): batch lookups where the kernel has
+   * them, nothing decoded, else key by key. Entries written during the walk may or may not count. */
+  count(): number {
+    return this.#batchOr(() => {
+      let n = 0;
+      let cursor: Buffer | null = null;
+      for (;;) {
+        const cur: Buffer | null = cursor;
+        const r: BatchResult = this.#call('lookup batch', () => native().mapLookupBatch(this.#fd, this.#key.size, this.#value.size, cur, COUNT_BATCH));
+        n += r.count;
+        if (r.done) return n;
+        cursor = r.cursor;
+      }
+    }, () => {
+      let n = 0;
+      for (const _ of this.keys()) n++;
+      return n;
+    });
   }
 
   /** Runs the batch form, falling back (and remembering to) where the map type has no batch ops. */

@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ObjectHandle, ProgramInfo, MapInfo } from './native.js';
 import { native } from './native.js';
 import { KernelError, nativeCall, type KernelErrorCode } from './errors.js';
@@ -54,7 +56,8 @@ export class BpfObject {
     return this.#call('list programs', () => native().objectPrograms(this.#handle));
   }
 
-  maps(): MapInfo[] {
+  /** Each map, with where it is pinned (maps pinned by name), null when not pinned. */
+  maps(): Array<MapInfo & { readonly pinPath: string | null }> {
     return this.#call('list maps', () => native().objectMaps(this.#handle));
   }
 
@@ -66,6 +69,20 @@ export class BpfObject {
 
   mapFd(name: string): number {
     return this.#call(`map ${name}`, () => native().objectMapFd(this.#handle, name), 'MAP');
+  }
+
+  /** Pins again each map pinned by name whose pin is gone (removed behind our back, or the whole
+   * pin dir by `tether uninstall`); returns the paths pinned. */
+  repinMaps(): string[] {
+    const pinned: string[] = [];
+    for (const m of this.maps()) {
+      if (m.pinPath === null || existsSync(m.pinPath)) continue;
+      mkdirSync(dirname(m.pinPath), { recursive: true });
+      const fd = this.mapFd(m.name);
+      nativeCall('MAP', `${this.path}: pin map ${m.name} at ${m.pinPath}`, () => native().objPin(fd, m.pinPath as string));
+      pinned.push(m.pinPath);
+    }
+    return pinned;
   }
 
   /** Attach by section (tp_btf/, raw_tp/ ...). */

@@ -2,7 +2,9 @@
  * kernel/: the typed TypeScript face of the native addon. Every kernel resource has one owner
  * class here (BpfObject, BpfMap, BpfLink, RingBuffer, PidFd, ProcEventSource): who opens it
  * closes it. Struct layouts come from abi.gen.ts (generated from bpf/include/tether_abi.h) and are
- * checked against the addon's at load; nothing above this folder sees raw bytes.
+ * checked against the addon's at load; nothing above this folder sees raw bytes. What the
+ * running kernel offers (features.ts) is read from /sys and /proc and probed through the addon
+ * (SO_PEERPIDFD, an fentry load), each probe's handle closed before it returns.
  * May import: the native addon only.
  */
 export { KernelError, type KernelErrorCode } from './errors.js';
@@ -10,6 +12,8 @@ export { checkAbi } from './abi-check.js';
 export { BpfObject, type BpfObjectOptions } from './bpf-object.js';
 export { BpfMap, type UpdateFlag } from './bpf-map.js';
 export { BpfLink } from './bpf-link.js';
+export type { LinkCheck } from './link-set.js';
+export type { LinkInfo } from './native.js';
 export { RingBuffer } from './ring-buffer.js';
 export { PidFd } from './pid-fd.js';
 export { PeerCredentialReader, type PeerCredentials, type PidfdSource } from './peer-credentials.js';
@@ -17,6 +21,9 @@ export { ProcEventSource, type ProcEventSourceOptions, type ProcCounters, type B
 export { readMounts, findCgroupV2Mount, ensureBpffs, type Mount } from './mounts.js';
 export { bpfObjectPath, packageRoot } from './paths.js';
 export { uninstall } from './uninstall.js';
+export {
+  FALLBACKS, detectKernelFeatures, probeFentry, probePeerPidfd, type FeatureName, type FeatureOptions, type FeatureState, type KernelFeature, type Probe,
+} from './features.js';
 export { SockPrograms, type SockProgramsOptions } from './sock-programs.js';
 export { cidrKey, type SockMaps } from './sock-maps.js';
 export { native } from './native.js';

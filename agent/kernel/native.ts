@@ -9,7 +9,7 @@ import { KernelError } from './errors.js';
 import { packageRoot } from './paths.js';
 
 export type Native = typeof NativeAddon;
-export type { NativeError, ObjectHandle, LinkHandle, RingHandle, MapInfo, ProgramInfo } from '../../native/index.js';
+export type { NativeError, ObjectHandle, LinkHandle, LinkInfo, RingHandle, MapInfo, ProgramInfo } from '../../native/index.js';
 
 let loaded: Native | undefined;
 

@@ -1,7 +1,7 @@
 import { LAYOUT, Counter, decodeProcEvent, decodeErrKey, encodeErrKey, encodeProcConfig, type ProcEvent, type ErrKey } from './abi.gen.js';
 import { checkAbi } from './abi-check.js';
 import { BpfObject } from './bpf-object.js';
-import type { BpfLink } from './bpf-link.js';
+import { LinkSet, type LinkCheck } from './link-set.js';
 import type { BpfMap } from './bpf-map.js';
 import { perCpu, u32, u64, structCodec } from './codec.js';
 import { native } from './native.js';
@@ -34,19 +34,20 @@ function wakeupBytes(options: ProcEventSourceOptions): number {
 const PROGRAMS = ['handle_exec', 'handle_fork', 'handle_exit', 'handle_cgroup_move'] as const;
 
 /**
- * The exec/fork/exit tracepoints of bpf/proc.bpf.c, attached, with their ring buffer consumed on
- * the loop. Owns the object, the three links and the ring until close().
+ * The exec/fork/exit/cgroup-move tracepoints of bpf/proc.bpf.c, attached (not pinned: they end
+ * with the agent), with their ring buffer consumed on the loop. Owns the object, the links and
+ * the ring until close().
  */
 export class ProcEventSource {
   readonly #object: BpfObject;
-  readonly #links: BpfLink[];
+  readonly #links: LinkSet;
   readonly #ring: RingBuffer<ProcEvent>;
   readonly #counters: BpfMap<number, bigint[]>;
   readonly #lost: BpfMap<number, bigint>;
   readonly #errors: BpfMap<ErrKey, bigint[]>;
   readonly #timer: NodeJS.Timeout;
 
-  private constructor(object: BpfObject, links: BpfLink[], ring: RingBuffer<ProcEvent>, drainIntervalMs: number) {
+  private constructor(object: BpfObject, links: LinkSet, ring: RingBuffer<ProcEvent>, drainIntervalMs: number) {
     const cpus = native().possibleCpus();
     this.#object = object;
     this.#links = links;
@@ -64,20 +65,20 @@ export class ProcEventSource {
       ...(options.ringBytes === undefined ? {} : { maxEntries: { proc_events: options.ringBytes } }),
       initialValues: { '.rodata.config': encodeProcConfig({ wakeupBytes: wakeupBytes(options) }) },
     });
-    const links: BpfLink[] = [];
+    const links = new LinkSet((program) => object.attach(program));
     try {
       const ring = new RingBuffer({
         mapFd: object.mapFd('proc_events'), name: 'proc_events', decode: decodeProcEvent, onEvents: options.onEvents,
       });
       try {
-        for (const p of PROGRAMS) links.push(object.attach(p));
+        for (const p of PROGRAMS) links.add(p, object.attach(p));
       } catch (err) {
         ring.close();
         throw err;
       }
       return new ProcEventSource(object, links, ring, options.drainIntervalMs ?? 50);
     } catch (err) {
-      for (const l of links) l.destroy();
+      links.destroy();
       object.close();
       throw err;
     }
@@ -104,9 +105,21 @@ export class ProcEventSource {
     return this.#errors.entries().map(([k, v]) => ({ ...k, count: v.reduce((a, b) => a + b, 0n) }));
   }
 
+  /** Each tracepoint's link as the kernel has it now. tp_btf links have no detach operation (6.1
+   * and 6.18: BPF_LINK_DETACH gives EOPNOTSUPP) and we hold their only fds, so they stay attached
+   * until close(); this asks anyway, so a kernel that can detach them is caught too. */
+  check(): LinkCheck[] {
+    return this.#links.check();
+  }
+
+  /** Attaches again each tracepoint found detached; the ring and its reader stay. Returns what it did. */
+  repair(): string[] {
+    return this.#links.repair();
+  }
+
   close(): void {
     clearInterval(this.#timer);
-    for (const l of this.#links) l.destroy();
+    this.#links.destroy();
     this.#ring.close();
     this.#object.close();
   }

@@ -5,6 +5,7 @@ import { checkAbi } from './abi-check.js';
 import { BpfLink } from './bpf-link.js';
 import { BpfObject } from './bpf-object.js';
 import { KernelError } from './errors.js';
+import { LinkSet, type LinkCheck } from './link-set.js';
 import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -77,11 +78,11 @@ export class SockPrograms {
   /** 'attached' when this call attached a hook, 'adopted' when every link was still pinned. */
   readonly link: 'attached' | 'adopted';
   readonly #object: BpfObject;
-  readonly #links: readonly BpfLink[];
+  readonly #links: LinkSet;
   readonly #ring: RingBuffer<SockEvent> | undefined;
   readonly #drainTimer: NodeJS.Timeout | undefined;
 
-  private constructor(object: BpfObject, links: readonly BpfLink[], how: 'attached' | 'adopted', ring: RingBuffer<SockEvent> | undefined, drainMs: number) {
+  private constructor(object: BpfObject, links: LinkSet, how: 'attached' | 'adopted', ring: RingBuffer<SockEvent> | undefined, drainMs: number) {
     this.#object = object;
     this.#links = links;
     this.#ring = ring;
@@ -93,7 +94,9 @@ export class SockPrograms {
   static open(options: SockProgramsOptions): SockPrograms {
     checkAbi(native().layout()); // events and map values are decoded with abi.gen.ts
     const object = load(options);
-    const links: BpfLink[] = [];
+    const attach = (program: string): BpfLink =>
+      program.startsWith('handle_identity_') ? object.attach(program) : object.attachCgroup(program, options.cgroup);
+    const links = new LinkSet(attach);
     let ring: RingBuffer<SockEvent> | undefined;
     try {
       // The reader first: nothing a hook writes after attaching is missed.
@@ -104,18 +107,20 @@ export class SockPrograms {
       for (const program of PROGRAMS) {
         const pin = join(options.pinDir, `link_${program.slice('handle_'.length)}`);
         if (existsSync(pin)) {
-          links.push(BpfLink.openPinned(pin));
+          links.add(program, BpfLink.openPinned(pin), pin);
           continue;
         }
         adopted = false;
-        const link = program.startsWith('handle_identity_') ? object.attach(program) : object.attachCgroup(program, options.cgroup);
-        links.push(link);
+        const link = attach(program);
+        links.add(program, link, pin);
         link.pin(pin);
       }
+      // A pinned link detached since (`bpftool link detach`) is attached again, not adopted as is.
+      if (links.repair().length > 0) adopted = false;
       return new SockPrograms(object, links, adopted ? 'adopted' : 'attached', ring, options.drainIntervalMs ?? DEFAULT_DRAIN_MS);
     } catch (err) {
       ring?.close();
-      for (const l of links) l.release();
+      links.release();
       object.close();
       throw err;
     }
@@ -131,11 +136,27 @@ export class SockPrograms {
     return (this.maps.counters.lookup(SockCounter.EVENTS_LOST) ?? []).reduce((a, b) => a + b, 0n);
   }
 
+  /** Each hook's link as the kernel has it now: attached, and pinned where a restarted agent looks. */
+  check(): LinkCheck[] {
+    return this.#links.check();
+  }
+
+  /**
+   * Attaches again each hook detached behind our back (`tether uninstall`, `bpftool link detach`),
+   * on the same cgroup and with the same maps, pinning the new link in place of the stale pin; pins
+   * again a link whose pin is gone (and the maps, when the whole pin dir went: a link is only ever
+   * pinned beside its maps). Returns what it did; throws a KernelError naming what it could not do.
+   */
+  repair(): string[] {
+    const maps = this.#object.repinMaps().map((path) => `map pinned again at ${path}`);
+    return [...maps, ...this.#links.repair()];
+  }
+
   /** Close our fds and the event reader; the pinned links and maps go on enforcing without us. */
   release(): void {
     clearInterval(this.#drainTimer);
     this.#ring?.close();
-    for (const l of this.#links) l.release();
+    this.#links.release();
     this.#object.close();
   }
 }

@@ -6,7 +6,8 @@ import { KernelError } from './errors.js';
 /**
  * Removes everything pinned under `pinDir`: links are detached first (a pinned link keeps its
  * program attached until then), then every pin is unlinked and the directories removed.
- * Returns the paths removed. A missing pin dir is not an error: there is nothing to remove.
+ * Returns the paths removed. A missing pin dir is not an error: there is nothing to remove. A
+ * running agent notices within its health interval and attaches and pins its programs again.
  */
 export function uninstall(pinDir: string): string[] {
   if (!existsSync(pinDir)) return [];

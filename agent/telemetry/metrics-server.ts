@@ -1,9 +1,26 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface MetricsLog {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+}
+
+/** One readiness check: what it found, and a line saying why when it is not ok. */
+export interface ReadinessCheck {
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+/** What /readyz answers: 200 with the checks when ready, 503 with them when not. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly checks: Readonly<Record<string, ReadinessCheck>>;
+}
+
+export interface MetricsServerOptions {
+  /** Asked on every GET /readyz; without it /readyz answers ready with no checks. */
+  readonly readiness?: () => Readiness;
 }
 
 /** "127.0.0.1:9811", "[::1]:9811"; "off" serves nothing. */
@@ -15,9 +32,13 @@ export function parseListenAddress(text: string): { host: string; port: number }
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
+const PATHS = 'metrics are at /metrics, liveness at /healthz, readiness at /readyz';
+
 /**
- * prom-client's registry on GET /metrics (Prometheus text). A port already taken is logged, not
- * fatal: identities keep being issued without metrics (a liveness probe on this port will show it).
+ * prom-client's registry on GET /metrics (Prometheus text), liveness on /healthz (200 "ok": the
+ * process is up and its event loop answers, for this request is answered on it) and readiness on
+ * /readyz. A port already taken is logged, not fatal: identities keep being issued without
+ * metrics (a liveness probe on this port will show it).
  */
 export class MetricsServer {
   readonly #server: Server;
@@ -25,21 +46,10 @@ export class MetricsServer {
     this.#server = server;
   }
 
-  static async start(address: string, registry: Registry, log: MetricsLog): Promise<MetricsServer | undefined> {
+  static async start(address: string, registry: Registry, log: MetricsLog, options: MetricsServerOptions = {}): Promise<MetricsServer | undefined> {
     const at = parseListenAddress(address);
     if (at === 'off') return undefined;
-    const server = createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
-        return;
-      }
-      registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
-      }, (err: unknown) => {
-        log.error({ err: (err as Error).message }, 'metrics collection failed');
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
-      });
-    });
+    const server = createServer((req, res) => route(req, res, registry, log, options));
     const bound = await new Promise<boolean>((done) => {
       server.once('error', (err) => { log.error({ err: err.message, address }, 'metrics not served: cannot listen'); done(false); });
       server.listen(at.port, at.host, () => done(true));
@@ -59,5 +69,44 @@ export class MetricsServer {
       this.#server.close(() => done());
       this.#server.closeAllConnections();
     });
+  }
+}
+
+function route(req: IncomingMessage, res: ServerResponse, registry: Registry, log: MetricsLog, options: MetricsServerOptions): void {
+  const path = (req.url ?? '').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end(`method not allowed: ${PATHS}\n`);
+    return;
+  }
+  switch (path) {
+    case '/metrics':
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+      }, (err: unknown) => {
+        log.error({ err: (err as Error).message }, 'metrics collection failed');
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+      });
+      return;
+    case '/healthz':
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    case '/readyz': {
+      const answer = readinessOf(options.readiness, log);
+      res.writeHead(answer.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(answer)}\n`);
+      return;
+    }
+    default:
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${PATHS}\n`);
+  }
+}
+
+/** A readiness function that throws is not ready, and says why. */
+function readinessOf(readiness: (() => Readiness) | undefined, log: MetricsLog): Readiness {
+  if (readiness === undefined) return { ready: true, checks: {} };
+  try {
+    return readiness();
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'readiness check failed');
+    return { ready: false, checks: { readiness: { ok: false, detail: `the check itself failed: ${(err as Error).message}` } } };
   }
 }

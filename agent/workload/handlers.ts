@@ -3,18 +3,19 @@
  * are validated next (SPIRE's order), then the caller is attested on its own connection.
  * Errors become statuses only through status.ts.
  */
-import type { Metadata, sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import { status as Status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { SpiffeError, SpiffeId } from '../spiffe/index.js';
 import type { Caller, WorkloadBackend, WorkloadLog } from './backend.js';
 import { attestCall, checkSecurityHeader, identifyCaller, type PeerLookup } from './call-context.js';
 import { WorkloadError } from './errors.js';
+import { statusName, type WorkloadMethod, type WorkloadObserver } from './observer.js';
 import type { JWTSVIDRequest__Output } from './gen/JWTSVIDRequest.js';
 import type { JWTSVIDResponse } from './gen/JWTSVIDResponse.js';
 import type { SpiffeWorkloadAPIDefinition, SpiffeWorkloadAPIHandlers } from './gen/SpiffeWorkloadAPI.js';
 import type { ValidateJWTSVIDRequest__Output } from './gen/ValidateJWTSVIDRequest.js';
 import type { ValidateJWTSVIDResponse } from './gen/ValidateJWTSVIDResponse.js';
 import { jwtBundlesResponse, jwtSvidResponse, x509BundlesResponse, x509SvidResponse } from './messages.js';
-import { serviceError, toStatus } from './status.js';
+import { serviceError, toStatus, type StatusAnswer } from './status.js';
 import { toStruct } from './struct.js';
 import { WatchStream, type OpenStreams, type StreamSource } from './watch-stream.js';
 
@@ -24,6 +25,7 @@ export interface HandlerDeps {
   readonly log: WorkloadLog;
   readonly service: SpiffeWorkloadAPIDefinition;
   readonly open: OpenStreams;
+  readonly observer?: WorkloadObserver | undefined;
 }
 
 const WIT_UNIMPLEMENTED = 'the WIT-SVID profile is not implemented by this server';
@@ -31,7 +33,7 @@ const WIT_UNIMPLEMENTED = 'the WIT-SVID profile is not implemented by this serve
 export function workloadHandlers(deps: HandlerDeps): SpiffeWorkloadAPIHandlers {
   const { backend, service } = deps;
   return {
-    FetchX509SVID: (call) => stream(call, deps, {
+    FetchX509SVID: (call) => stream('FetchX509SVID', call, deps, {
       message: async (caller) => {
         const { svids, federatedBundles } = await backend.x509(caller);
         if (svids.length === 0) throw noIdentity(caller);
@@ -39,18 +41,18 @@ export function workloadHandlers(deps: HandlerDeps): SpiffeWorkloadAPIHandlers {
       },
       serialize: (m) => service.FetchX509SVID.responseSerialize(m),
     }),
-    FetchX509Bundles: (call) => stream(call, deps, {
+    FetchX509Bundles: (call) => stream('FetchX509Bundles', call, deps, {
       message: async (caller) => x509BundlesResponse((await entitled(backend, caller)).x509Bundles()),
       serialize: (m) => service.FetchX509Bundles.responseSerialize(m),
     }),
-    FetchJWTBundles: (call) => stream(call, deps, {
+    FetchJWTBundles: (call) => stream('FetchJWTBundles', call, deps, {
       message: async (caller) => jwtBundlesResponse((await entitled(backend, caller)).jwtBundles()),
       serialize: (m) => service.FetchJWTBundles.responseSerialize(m),
     }),
-    FetchJWTSVID: (call, callback) => unary(callback, deps, () => fetchJwtSvid(call, deps)),
-    ValidateJWTSVID: (call, callback) => unary(callback, deps, () => validateJwtSvid(call, deps)),
-    FetchWITSVID: (call) => refuse(call, deps.log, witRefusal(call.metadata)),
-    FetchWITBundles: (call) => refuse(call, deps.log, witRefusal(call.metadata)),
+    FetchJWTSVID: (call, callback) => unary('FetchJWTSVID', callback, deps, () => fetchJwtSvid(call, deps)),
+    ValidateJWTSVID: (call, callback) => unary('ValidateJWTSVID', callback, deps, () => validateJwtSvid(call, deps)),
+    FetchWITSVID: (call) => refuse(call, deps, answerer('FetchWITSVID', deps), witRefusal(call.metadata)),
+    FetchWITBundles: (call) => refuse(call, deps, answerer('FetchWITBundles', deps), witRefusal(call.metadata)),
   };
 }
 
@@ -100,23 +102,40 @@ function requestedId(value: string): string | undefined {
   }
 }
 
-function stream<Req, M>(call: ServerWritableStream<Req, M>, deps: HandlerDeps, source: StreamSource<M>): void {
+function stream<Req, M>(method: WorkloadMethod, call: ServerWritableStream<Req, M>, deps: HandlerDeps, source: StreamSource<M>): void {
+  const answered = answerer(method, deps);
   attestCall(call, deps.peers, deps.backend).then(
-    (caller) => new WatchStream(call, caller, source, deps).start(),
-    (err: unknown) => refuse(call, deps.log, err),
+    (caller) => new WatchStream(call, caller, source, { ...deps, answered }).start(),
+    (err: unknown) => refuse(call, deps, answered, err),
   );
 }
 
-function unary<Res>(callback: sendUnaryData<Res>, deps: HandlerDeps, answer: () => Promise<Res>): void {
+function unary<Res>(method: WorkloadMethod, callback: sendUnaryData<Res>, deps: HandlerDeps, answer: () => Promise<Res>): void {
+  const answered = answerer(method, deps);
   answer().then(
-    (response) => callback(null, response),
-    (err: unknown) => callback(serviceError(toStatus(err, deps.log))),
+    (response) => {
+      answered(Status.OK);
+      callback(null, response);
+    },
+    (err: unknown) => {
+      const status = toStatus(err, deps.log);
+      answered(status.code);
+      callback(serviceError(status));
+    },
   );
 }
 
 /** Ends a stream before its first message. */
-function refuse<Req, M>(call: ServerWritableStream<Req, M>, log: WorkloadLog, err: unknown): void {
-  call.emit('error', serviceError(toStatus(err, log)));
+function refuse<Req, M>(call: ServerWritableStream<Req, M>, deps: HandlerDeps, answered: (code: StatusAnswer['code']) => void, err: unknown): void {
+  const status = toStatus(err, deps.log);
+  answered(status.code);
+  call.emit('error', serviceError(status));
+}
+
+/** Tells the observer, if any, how one call of `method` was answered. */
+function answerer(method: WorkloadMethod, deps: HandlerDeps): (code: StatusAnswer['code']) => void {
+  const { observer } = deps;
+  return observer === undefined ? () => undefined : (code) => observer.answered(method, statusName(code));
 }
 
 /** The WIT profile: Unimplemented (the client must not retry), after the header check as every method. */

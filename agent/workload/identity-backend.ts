@@ -29,6 +29,20 @@ export interface IdentityBackendOptions {
   readonly bundles: BundleSource;
   readonly ticksPerSecond: number;
   readonly now?: () => Date;
+  /** Told how long each call's attestation took (daemon/ keeps the histogram). */
+  readonly observer?: AttestationObserver;
+  /** A monotonic clock in ms for those durations; default performance.now. */
+  readonly monotonicMs?: () => number;
+}
+
+/**
+ * Attestation of one call, timed from identify() (the call's first step after its header and
+ * connection are checked, so its arrival within microseconds) until its process's selectors have
+ * matched entries: the pidfd, the process table, /proc and the registry. Calls that need no
+ * selectors (ValidateJWTSVID) or whose attestation fails are not told; their status counts them.
+ */
+export interface AttestationObserver {
+  attested(seconds: number): void;
 }
 
 /** A caller tied to its process-table record: every answer is checked against it again. */
@@ -46,13 +60,18 @@ export class IdentityBackend implements WorkloadBackend {
   readonly #o: IdentityBackendOptions;
   readonly #now: () => Date;
   readonly #matched = new WeakMap<ConnectionPeer, ProcessRecord['key']>();
+  readonly #monotonicMs: () => number;
+  /** Callers whose selectors have not yet been matched: when identify() began, in ms. */
+  readonly #timing = new WeakMap<Caller, number>();
 
   constructor(options: IdentityBackendOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#monotonicMs = options.monotonicMs ?? (() => performance.now());
   }
 
   async identify(peer: ConnectionPeer): Promise<Caller> {
+    const began = this.#monotonicMs();
     this.#o.tracker.sync(); // the events written so far, so a fresh exec is in the table
     if (!peer.pidfd.alive()) throw new WorkloadError('CALLER_GONE', `process ${peer.pid} exited`);
     // A connection's process, once matched to its record, stays that record while its pidfd
@@ -67,6 +86,7 @@ export class IdentityBackend implements WorkloadBackend {
       this.#matched.set(peer, record.key);
     }
     const caller: AttestedCaller = { peer, record, description: `pid ${peer.pid} (${record.comm}) uid ${record.uid}` };
+    if (this.#o.observer !== undefined) this.#timing.set(caller, began);
     return caller;
   }
 
@@ -137,7 +157,17 @@ export class IdentityBackend implements WorkloadBackend {
       if (err instanceof AttestError && err.code === 'PROCESS_GONE') throw new WorkloadError('CALLER_GONE', err.message, { cause: err });
       throw err;
     }
-    return matchEntries(entries, new Set(selectors));
+    const matched = matchEntries(entries, new Set(selectors));
+    this.#attested(caller);
+    return matched;
+  }
+
+  /** The first match of a caller's selectors ends its attestation: timed once per identify(). */
+  #attested(caller: Caller): void {
+    const began = this.#timing.get(caller);
+    if (began === undefined) return;
+    this.#timing.delete(caller);
+    this.#o.observer?.attested(Math.max(0, this.#monotonicMs() - began) / 1000);
   }
 
   /** The caller's record as the table has it now (after an exec: the new program's), if its

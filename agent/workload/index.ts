@@ -6,6 +6,8 @@
  * that server-chosen tag as the call's peer, and the call is served for the process the kernel
  * named, attested again by the backend at the call. Streams carry full state, the first message
  * at once; a caller's exit ends its streams Unauthenticated. Statuses come from status.ts only.
+ * Telemetry is told, never kept here: each call's answer to an optional WorkloadObserver, each
+ * attestation's duration to an optional AttestationObserver (daemon/ turns both into metrics).
  * Handles: each connection owns its pidfd (closed with the socket); WorkloadServer owns the
  * listener and the socket file; close() drains, then forces.
  * May import: attest, svid, registry (and what they reach: kernel, ca, spiffe).
@@ -15,7 +17,10 @@ export type {
   Caller, ChangeReason, ConnectionPeer, PeerPidFd, WorkloadBackend, WorkloadLog, X509SvidItem,
 } from './backend.js';
 export { WorkloadServer, DEFAULT_MAX_REQUEST_BYTES, type WorkloadServerOptions } from './server.js';
-export { IdentityBackend, type IdentityBackendOptions, type EntrySource, type BundleSource } from './identity-backend.js';
+export {
+  IdentityBackend, type AttestationObserver, type IdentityBackendOptions, type EntrySource, type BundleSource,
+} from './identity-backend.js';
+export { WORKLOAD_METHODS, statusName, type StatusName, type WorkloadMethod, type WorkloadObserver } from './observer.js';
 export type { PeerCredentialsReaderLike } from './connection-tags.js';
 export { SECURITY_HEADER } from './call-context.js';
 export { toStatus, type StatusAnswer } from './status.js';

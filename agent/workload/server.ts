@@ -10,6 +10,7 @@ import type { WorkloadBackend, WorkloadLog } from './backend.js';
 import { ConnectionTags, type PeerCredentialsReaderLike } from './connection-tags.js';
 import { WorkloadError } from './errors.js';
 import { workloadHandlers } from './handlers.js';
+import type { WorkloadObserver } from './observer.js';
 import { loadWorkloadApi } from './proto-loader.js';
 import type { OpenStreams } from './watch-stream.js';
 
@@ -24,6 +25,8 @@ export interface WorkloadServerOptions {
   readonly peers: PeerCredentialsReaderLike;
   readonly log: WorkloadLog;
   readonly maxRequestBytes?: number;
+  /** Told how each call was answered (daemon/ counts them). */
+  readonly observer?: WorkloadObserver;
 }
 
 type ServerState =
@@ -52,12 +55,18 @@ export class WorkloadServer {
     return this.#open.size;
   }
 
+  /** True from start() until close(): the socket is listening. */
+  get serving(): boolean {
+    return this.#state.state === 'serving';
+  }
+
   async start(): Promise<void> {
     if (this.#state.state !== 'new') throw new WorkloadError('UNAVAILABLE', `the Workload API server cannot start: it is ${this.#state.state}`);
     const api = loadWorkloadApi();
     const server = new Server({ 'grpc.max_receive_message_length': this.#options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES });
     server.addService(api.service, workloadHandlers({
       backend: this.#options.backend, peers: this.#tags, log: this.#options.log, service: api.service, open: this.#open,
+      observer: this.#options.observer,
     }));
     await this.#tags.listen(server.createConnectionInjector(ServerCredentials.createInsecure()));
     this.#state = { state: 'serving', server };

@@ -8,7 +8,7 @@
  * is being made are coalesced into one more round. The backend subscription lives exactly as
  * long as the stream.
  */
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { status as Status, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Caller, ChangeReason, WorkloadBackend, WorkloadLog } from './backend.js';
 import { WorkloadError } from './errors.js';
 import { serviceError, toStatus, type StatusAnswer } from './status.js';
@@ -27,6 +27,9 @@ export interface WatchStreamOptions {
   readonly backend: WorkloadBackend;
   readonly log: WorkloadLog;
   readonly open: OpenStreams;
+  /** Told once how the call was answered: OK with the first message sent, else the status it
+   * ended with (CANCELLED when the client left first). */
+  readonly answered?: (code: Status) => void;
 }
 
 /** What the next round owes the client: nothing, a new message, or attestation and then one. */
@@ -42,6 +45,7 @@ export class WatchStream<Req, M> {
   #last: Buffer | undefined;
   #state: 'idle' | 'updating' | 'ended' = 'idle';
   #owed: Owed = 'message';
+  #answered = false;
 
   constructor(call: ServerWritableStream<Req, M>, caller: Caller, source: StreamSource<M>, options: WatchStreamOptions) {
     this.#call = call;
@@ -104,6 +108,7 @@ export class WatchStream<Req, M> {
     if (this.#last !== undefined && bytes.equals(this.#last)) return;
     this.#last = bytes;
     this.#call.write(message);
+    this.#answer(Status.OK);
   }
 
   /** After an exec: the same connection, the same process, maybe another program. */
@@ -118,6 +123,7 @@ export class WatchStream<Req, M> {
     if (this.#state === 'ended') return;
     const answer: StatusAnswer = toStatus(err, this.#options.log);
     this.#options.log.debug({ caller: this.#caller.description, code: answer.code, details: answer.details }, 'Workload API stream ended');
+    this.#answer(answer.code);
     this.#stop();
     // grpc-js ends a server stream with the status of an 'error' event, after the messages written.
     this.#call.emit('error', serviceError(answer));
@@ -128,8 +134,16 @@ export class WatchStream<Req, M> {
     return this.#state === 'ended';
   }
 
+  /** The call's one answer: its first message, or its end before one. */
+  #answer(code: Status): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    this.#options.answered?.(code);
+  }
+
   #stop(): void {
     if (this.#state === 'ended') return;
+    this.#answer(Status.CANCELLED); // a no-op after a message or a failure: only a client leaving first gets here unanswered
     this.#state = 'ended';
     this.#options.open.delete(this.#handle);
     this.#unsubscribe?.();

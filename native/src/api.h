@@ -11,6 +11,7 @@
   /* bpf_link.cc */                                                                          \
   X(attachAuto) X(attachTracepoint) X(attachRawTracepoint) X(attachCgroup) X(linkPin)        \
   X(linkUnpin) X(linkDisconnect) X(linkDetach) X(linkDestroy) X(linkOpenPinned) X(linkFd)    \
+  X(linkInfo)                                                                                \
   /* pin.cc */                                                                               \
   X(objGet) X(objPin)                                                                        \
   /* bpf_map.cc */                                                                           \

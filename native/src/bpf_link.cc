@@ -1,9 +1,11 @@
-// bpf_link: attach a program of an object, pin, unpin, disconnect, detach, destroy, adopt.
+// bpf_link: attach a program of an object, pin, unpin, disconnect, detach, destroy, adopt, info.
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "api.h"
 #include "args.h"
@@ -115,6 +117,47 @@ Napi::Value linkOpenPinned(const Napi::CallbackInfo& info) {
   bpf_link* link = bpf_link__open(path.c_str());
   if (!link) throw SystemError(info.Env(), errno, "bpf_link__open", {{"path", path}});
   return Wrap(info.Env(), link);
+}
+
+// bpf_obj_get_info_by_fd on the link's fd, asked twice for a raw tracepoint (the second time
+// with a buffer for its name: the union's other members have no pointers to fill in).
+Napi::Value linkInfo(const Napi::CallbackInfo& info) {
+  int fd = bpf_link__fd(Open<bpf_link>(info, 0)->ptr);
+  if (fd < 0) throw SystemError(info.Env(), -fd, "bpf_link__fd");
+  bpf_link_info link{};
+  uint32_t len = sizeof(link);
+  int err = bpf_obj_get_info_by_fd(fd, &link, &len);
+  if (err) throw SystemError(info.Env(), err, "bpf_obj_get_info_by_fd");
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  const char* name = libbpf_bpf_link_type_str(static_cast<bpf_link_type>(link.type));
+  out.Set("id", link.id);
+  out.Set("type", link.type);
+  out.Set("typeName", name ? name : "");
+  out.Set("progId", link.prog_id);
+  switch (link.type) {
+    case BPF_LINK_TYPE_CGROUP:
+      out.Set("cgroupId", Napi::BigInt::New(env, static_cast<uint64_t>(link.cgroup.cgroup_id)));
+      out.Set("attachType", link.cgroup.attach_type);
+      break;
+    case BPF_LINK_TYPE_TRACING:
+      out.Set("attachType", link.tracing.attach_type);
+      break;
+    case BPF_LINK_TYPE_RAW_TRACEPOINT: {
+      char tp[128] = {};
+      link = bpf_link_info{};
+      link.raw_tracepoint.tp_name = reinterpret_cast<uint64_t>(tp);
+      link.raw_tracepoint.tp_name_len = sizeof(tp);
+      len = sizeof(link);
+      err = bpf_obj_get_info_by_fd(fd, &link, &len);
+      if (err) throw SystemError(env, err, "bpf_obj_get_info_by_fd");
+      out.Set("tpName", std::string(tp, strnlen(tp, sizeof(tp))));
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
 }
 
 Napi::Value linkFd(const Napi::CallbackInfo& info) {

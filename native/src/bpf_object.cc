@@ -139,6 +139,8 @@ Napi::Value objectMaps(const Napi::CallbackInfo& info) {
     m.Set("keySize", bpf_map__key_size(map));
     m.Set("valueSize", bpf_map__value_size(map));
     m.Set("maxEntries", bpf_map__max_entries(map));
+    const char* pin = bpf_map__pin_path(map);  // set at open for LIBBPF_PIN_BY_NAME maps
+    m.Set("pinPath", pin ? Napi::Value(Napi::String::New(env, pin)) : env.Null());
     out.Set(out.Length(), m);
   }
   return out;

@@ -1,10 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../agent/kernel/index.js';
-import { exited, spawned } from '../support/wait.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { exited, spawned, waitFor } from '../support/wait.js';
 
 // The real `tether` binary as `make build` leaves it, run as a separate process.
 const BIN = join(packageRoot(), 'build', 'agent', 'cli', 'bin.js');
@@ -17,6 +18,7 @@ function tether(args: readonly string[], env: NodeJS.ProcessEnv = {}): { code: n
 interface EntryJson { id: string; spiffeId: string; selectors: string[]; x509SvidTtlSeconds: number | null; hint: string | null; line: number }
 interface MatchJson { pid: number; selectors: string[]; entries: Array<{ id: string; spiffeId: string; matched: boolean; missing: string[] }> }
 
+// `entry list|show` read the entries file offline (no agent needed); `entry match` asks a running agent.
 describe('tether entry', () => {
   let dir: string;
   let file: string;
@@ -93,20 +95,23 @@ entries:
     expect(otherTd.stderr).toContain(`${file}:3:`);
   });
 
-  describe('match', () => {
+  describe('match (the running agent\'s table and entries)', () => {
     let sleep: ChildProcess;
+    let agent: AgentProcess;
     beforeAll(async () => {
+      agent = await AgentProcess.start(readFileSync(file, 'utf8'));
       sleep = spawn('/bin/sleep', ['300'], { stdio: 'ignore' });
       await spawned(sleep);
     });
     afterAll(async () => {
       sleep.kill('SIGKILL');
       await exited(sleep);
+      await agent.stop();
     });
 
     it('tells which entries a sleep matches, and the selectors it lacks for the rest', () => {
-      const r = tether(['entry', 'match', String(sleep.pid), '--entries', file, '--output', 'json']);
-      expect(r.code, r.stderr).toBe(0);
+      const r = agent.cli(['entry', 'match', String(sleep.pid), '--output', 'json']);
+      expect(r.status, r.stderr).toBe(0);
       const out = JSON.parse(r.stdout) as MatchJson;
       expect(out.pid).toBe(sleep.pid);
       expect(out.selectors).toEqual(expect.arrayContaining(['unix:uid:0', 'unix:gid:0', `unix:path:${sleepPath}`,
@@ -118,18 +123,9 @@ entries:
       ]);
     });
 
-    it('hashes the executable only when an entry names a digest', () => {
-      const digest = spawnSync('sha256sum', [sleepPath], { encoding: 'utf8' }).stdout.split(' ')[0];
-      const withDigest = join(dir, 'digest.yaml');
-      writeFileSync(withDigest, `entries:\n  - spiffeId: spiffe://example.org/sleeper\n    selectors: ["unix:sha256:${digest}"]\n`);
-      const out = JSON.parse(tether(['entry', 'match', String(sleep.pid), '--entries', withDigest, '-o', 'json']).stdout) as MatchJson;
-      expect(out.selectors).toContain(`unix:sha256:${digest}`);
-      expect(out.entries[0]?.matched).toBe(true);
-    });
-
     it('prints a table by default', () => {
-      const r = tether(['entry', 'match', String(sleep.pid), '--entries', file]);
-      expect(r.code, r.stderr).toBe(0);
+      const r = agent.cli(['entry', 'match', String(sleep.pid)]);
+      expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain(`Process ${sleep.pid} has the selectors:\n`);
       expect(r.stdout).toMatch(/spiffe:\/\/example\.org\/sleeper\s+yes\s+-/);
       expect(r.stdout).toMatch(/spiffe:\/\/example\.org\/user\s+no\s+unix:uid:1000/);
@@ -138,10 +134,22 @@ entries:
     it('refuses a pid that is not in the process table, and one that is not a number, with exit 2', async () => {
       const gone = spawn('/bin/true');
       await exited(gone);
-      const r = tether(['entry', 'match', String(gone.pid), '--entries', file]);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`no process ${gone.pid} in the process table`);
-      expect(tether(['entry', 'match', 'abc', '--entries', file]).code).toBe(2);
+      const r = agent.cli(['entry', 'match', String(gone.pid)]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe(`tether: pid: no process ${gone.pid} in the process table\n`);
+      expect(agent.cli(['entry', 'match', 'abc']).status).toBe(2);
+      expect(agent.cli(['entry', 'match', String(sleep.pid), '-o', 'yaml']).status).toBe(2);
+    });
+
+    it('hashes the executable only when an entry in force names a digest (after the agent reloads its file)', async () => {
+      const digest = spawnSync('sha256sum', [sleepPath], { encoding: 'utf8' }).stdout.split(' ')[0];
+      writeFileSync(agent.entries, `entries:\n  - spiffeId: spiffe://example.org/sleeper\n    selectors: ["unix:sha256:${digest}"]\n`);
+      const out = await waitFor('the agent to reload its entries', () => {
+        const m = JSON.parse(agent.cli(['entry', 'match', String(sleep.pid), '-o', 'json']).stdout) as MatchJson;
+        return m.entries.length === 1 ? m : undefined;
+      }, 10_000);
+      expect(out.selectors).toContain(`unix:sha256:${digest}`);
+      expect(out.entries[0]?.matched).toBe(true);
     });
   });
 });

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAuthority } from '../../agent/ca/index.js';
 import { packageRoot } from '../../agent/kernel/index.js';
 import { TrustDomain, requireSpiffeId } from '../../agent/spiffe/index.js';
-import { exited, waitFor } from '../support/wait.js';
+import { AgentProcess } from '../support/agent-process.js';
 
 // The real `tether` binary; SVIDs from our CA and from openssl (an independent implementation).
 const BIN = join(packageRoot(), 'build', 'agent', 'cli', 'bin.js');
@@ -108,44 +108,61 @@ describe('tether svid inspect', () => {
   });
 });
 
-describe('tether ca show and rotate', () => {
-  it('shows the CA an agent created, refuses to rotate while the agent runs, and rotates once it stopped', async () => {
-    const state = join(dir, 'agent-state');
-    const pins = `/sys/fs/bpf/tether-e2e-ca-${process.pid}`;
-    const agent = spawn(process.execPath, [BIN, 'agent', 'run', '--trust-domain', 'e2e.example', '--state-dir', state, '--pin-dir', pins],
-      { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    agent.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    try {
-      await waitFor('the agent', () => out.includes('tether agent:') || undefined, 30_000);
-      expect(out).toContain('trust domain e2e.example');
-      const show = tether('ca', 'show', '--state-dir', state, '--output', 'json');
-      expect(show.code, show.stderr).toBe(0);
-      const status = JSON.parse(show.stdout) as { trustDomain: string; x509: Array<{ id: string; state: string }> };
-      expect(status.trustDomain).toBe('e2e.example');
-      expect(status.x509.filter((a) => a.state === 'active')).toHaveLength(1);
-      const busy = tether('ca', 'rotate', '--state-dir', state);
-      expect(busy.code).toBe(1);
-      expect(busy.stderr).toMatch(/in use by process \d+ \(a running agent\)/);
-    } finally {
-      agent.kill('SIGTERM');
-      await exited(agent);
-      tether('uninstall', '--pin-dir', pins);
-    }
-    const before = JSON.parse(tether('ca', 'show', '--state-dir', state, '--output', 'json').stdout) as { x509: Array<{ id: string; state: string }> };
-    const rotated = tether('ca', 'rotate', '--state-dir', state, '--output', 'json');
-    expect(rotated.code, rotated.stderr).toBe(0);
-    const report = JSON.parse(rotated.stdout) as { x509: { previous: string; active: string } };
-    expect(report.x509.previous).toBe(before.x509.find((a) => a.state === 'active')?.id);
-    expect(report.x509.active).not.toBe(report.x509.previous);
-    const after = JSON.parse(tether('ca', 'show', '--state-dir', state, '--output', 'json').stdout) as { x509: Array<{ id: string; state: string }> };
-    expect(after.x509.find((a) => a.state === 'active')?.id).toBe(report.x509.active);
+describe('tether ca show and rotate (the running agent\'s CA)', () => {
+  let agent: AgentProcess;
+  beforeAll(async () => { agent = await AgentProcess.start('entries: []\n'); });
+  afterAll(async () => { await agent.stop(); });
+
+  interface CaJson { trustDomain: string; x509: Array<{ id: string; state: string; notAfter: string; lifecycle: { state: string } }>; jwt: Array<{ kid: string; state: string; alg: string }> }
+
+  it('shows the CA the agent created, as JSON and as tables', () => {
+    const show = agent.cli(['ca', 'show', '--output', 'json']);
+    expect(show.status, show.stderr).toBe(0);
+    const status = JSON.parse(show.stdout) as CaJson;
+    expect(status.trustDomain).toBe('example.org');
+    expect(status.x509.filter((a) => a.state === 'active')).toHaveLength(1);
+    expect(status.x509[0]?.lifecycle.state).toBe(status.x509[0]?.state);
+    expect(Date.parse(status.x509[0]?.notAfter ?? '')).toBeGreaterThan(Date.now());
+    expect(status.jwt[0]).toMatchObject({ state: 'active', alg: 'ES256' });
+    const table = agent.cli(['ca', 'show']);
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^Trust domain: example\.org\n\nX\.509 CAs:\nID\s+STATE\s+KEYTYPE\s+NOTAFTER\s+RETIREAT\s+ROOT\s+INTERMEDIATE\n/);
+    expect(table.stdout).toContain('\nJWT keys:\nKID');
   });
 
-  it('says there is no CA in an empty state dir (exit 2)', () => {
-    const r = tether('ca', 'show', '--state-dir', join(dir, 'nothing-here'));
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('no CA in');
+  it('rotates in the agent: a new CA and JWT key sign at once, the old ones stay published (retiring)', () => {
+    const before = JSON.parse(agent.cli(['ca', 'show', '-o', 'json']).stdout) as CaJson;
+    const rotated = agent.cli(['ca', 'rotate', '--output', 'json']);
+    expect(rotated.status, rotated.stderr).toBe(0);
+    expect(rotated.stderr).toBe(''); // no steps: stdout is not a terminal
+    const report = JSON.parse(rotated.stdout) as { x509: { previous: string; active: string }; jwt: { previous: string; active: string } };
+    expect(report.x509.previous).toBe(before.x509.find((a) => a.state === 'active')?.id);
+    expect(report.x509.active).not.toBe(report.x509.previous);
+    expect(report.jwt.previous).toBe(before.jwt.find((k) => k.state === 'active')?.kid);
+    const after = JSON.parse(agent.cli(['ca', 'show', '--output', 'json']).stdout) as CaJson;
+    expect(after.x509.find((a) => a.state === 'active')?.id).toBe(report.x509.active);
+    expect(after.x509.find((a) => a.id === report.x509.previous)?.state).toBe('retiring');
+    const again = agent.cli(['ca', 'rotate']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^X\\.509 CA: ${report.x509.active} -> [0-9a-f]+\\nJWT key:  ${report.jwt.active} -> \\S+\\n$`));
+  });
+
+  it('shows the steps on stderr when stdout is a terminal', () => {
+    // script(1) gives the CLI a pseudo-terminal for stdout.
+    const cmd = [process.execPath, BIN, 'ca', 'rotate', '--admin-socket', agent.adminSocket].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toContain(`tether: asking the agent at ${agent.adminSocket} to rotate its CA...`);
+    expect(r.stdout).toMatch(/tether: done in \d+ ms/);
+    expect(r.stdout).toMatch(/X\.509 CA: [0-9a-f]+ -> [0-9a-f]+/);
+  });
+
+  it('exits 2 on bad arguments, and 1 when no agent answers', () => {
+    expect(agent.cli(['ca', 'show', '-o', 'yaml']).status).toBe(2);
+    expect(agent.cli(['ca', 'rotate', 'now']).status).toBe(2);
+    const none = tether('ca', 'show', '--state-dir', join(dir, 'nothing-here'));
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(`cannot reach the agent's admin socket ${join(dir, 'nothing-here', 'admin.sock')}: ENOENT`);
   });
 
   it('refuses an invalid trust domain at agent start, naming the key (exit 1)', () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../agent/kernel/index.js';
+import { AgentProcess } from '../support/agent-process.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
 
@@ -15,46 +16,61 @@ function tether(...args: string[]): { code: number | null; stdout: string; stder
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface PsRow { pid: number; ppid: number; uid: number; gid: number; exe: string | null; cgroup: string | null; startTime: string; containerId: string | null; podUid: string | null }
+interface PsRow { pid: number; ppid: number; uid: number; gid: number; exe: string | null; cgroup: string | null; startTime: string; startNs: string; containerId: string | null; podUid: string | null }
 
-describe('tether ps', () => {
+describe('tether ps (from a running agent)', () => {
   let cg: TestCgroup;
-  beforeAll(() => { cg = TestCgroup.create('tether-e2e-ps'); });
-  afterAll(async () => { await cg.destroy(); });
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    cg = TestCgroup.create('tether-e2e-ps');
+    agent = await AgentProcess.start('entries: []\n');
+  });
+  afterAll(async () => {
+    await agent.stop();
+    await cg.destroy();
+  });
 
   it('lists a forked sleep with its exe, ids, parent and cgroup as JSON, and drops it once it exits', async () => {
     // a shell in the test cgroup forks a sleep and waits: the sleep's parent is the shell
     const shell = cg.spawn(['/bin/sh', '-c', 'sleep 300 & wait']);
     const sleepPid = await waitFor('the sleep', () => cg.pids().find((p) => p !== shell.pid));
-    const r = tether('ps', '--output', 'json');
-    expect(r.code, r.stderr).toBe(0);
+    const r = agent.cli(['ps', '--output', 'json']);
+    expect(r.status, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout) as PsRow[];
     const row = rows.find((x) => x.pid === sleepPid);
     expect(row).toMatchObject({
       ppid: shell.pid, uid: 0, gid: 0, exe: realpathSync('/bin/sleep'), cgroup: cg.relPath, containerId: null, podUid: null,
     });
+    expect(row?.startNs).toMatch(/^\d+$/);
     expect(Date.parse(row?.startTime ?? '')).toBeGreaterThan(Date.now() - 120_000);
     expect(rows.length).toBeGreaterThan(10); // every process on the host, not just ours
+    expect(rows.some((x) => x.pid === agent.child.pid)).toBe(true);
 
     process.kill(sleepPid, 'SIGKILL');
     await exited(shell);
-    const after = JSON.parse(tether('ps', '--output', 'json').stdout) as PsRow[];
+    const after = JSON.parse(agent.cli(['ps', '--output', 'json']).stdout) as PsRow[];
     expect(after.some((x) => x.pid === sleepPid)).toBe(false);
   });
 
   it('prints a table by default', () => {
-    const r = tether('ps');
-    expect(r.code).toBe(0);
+    const r = agent.cli(['ps']);
+    expect(r.status, r.stderr).toBe(0);
     const [header, ...lines] = r.stdout.trim().split('\n');
     expect(header).toMatch(/^PID\s+PPID\s+UID\s+GID\s+STARTTIME\s+COMM\s+EXE\s+CGROUP\s+CONTAINERID\s+PODUID$/);
     expect(lines.some((l) => l.startsWith(`${process.pid} `))).toBe(true);
   });
 
   it('refuses a bad output format with exit 2 and one line', () => {
-    const r = tether('ps', '--output', 'yaml');
-    expect(r.code).toBe(2);
+    const r = agent.cli(['ps', '--output', 'yaml']);
+    expect(r.status).toBe(2);
     expect(r.stderr).toContain("Allowed choices are table, json");
     expect(r.stdout).toBe('');
+  });
+
+  it('exits 1, saying what to check, when no agent answers', () => {
+    const r = tether('ps', '--admin-socket', join(tmpdir(), `tether-none-${process.pid}.sock`));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^tether: cannot reach the agent's admin socket .*: ENOENT \(is `tether agent run` running\?\) \(UNREACHABLE\)\n$/);
   });
 
   it('refuses an unknown command with exit 2', () => {

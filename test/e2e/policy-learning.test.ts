@@ -109,7 +109,7 @@ describe('audit, suggest, apply, enforce', () => {
     await holder;
 
     const metrics = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
-    const audits = Number(/tether_policy_verdicts_total\{verdict="audit"\} (\d+)/.exec(metrics)?.[1]);
+    const audits = Number(/tether_policy_verdicts_total\{[^}]*verdict="audit"[^}]*\} (\d+)/.exec(metrics)?.[1]);
     expect(audits).toBeGreaterThanOrEqual(3);
     expect(metrics).toMatch(/tether_policy_events_total\{verdict="audit"\} [1-9]/);
   });

@@ -29,7 +29,7 @@ function tableDisagreements(host: HostTracker): string[] {
       if (s) live.set(s.tgid, s.startTicks);
     }
     for (const [tgid, ticks] of live) {
-      if (!host.tracker.table.get({ tgid, startNs: ticks * 10_000_000n })) bad.push(`missing ${tgid}`);
+      if (!host.tracker.table.get({ tgid, startNs: ticks * 10_000_000n, coarse: true })) bad.push(`missing ${tgid}`); // /proc knows the start to a tick
     }
     for (const r of host.tracker.table.values()) {
       if (!live.has(r.key.tgid)) bad.push(`ghost ${r.key.tgid} (${r.comm})`);

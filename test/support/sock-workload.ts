@@ -94,21 +94,27 @@ export async function openSockRig(o: {
   host.tracker.start();
   ensureBpffs(o.pinDir);
   const cg = TestCgroup.create(o.name);
-  const sock = SockPrograms.open({ pinDir: o.pinDir, cgroup: cg.path, ...(o.onEvents ? { onEvents: o.onEvents } : {}) });
-  const run = new SockWorkloads({ host, cg, identities: () => sock.maps.identities });
-  const server = await run.python(o.serverId, `import socket
+  let sock: SockPrograms | undefined;
+  let server: Workload | undefined;
+  const close = async (): Promise<void> => {
+    server?.kill();
+    host.tracker.stop();
+    sock?.release();
+    try { uninstall(o.pinDir); } finally { await cg.destroy(); }
+  };
+  try {
+    const opened = SockPrograms.open({ pinDir: o.pinDir, cgroup: cg.path, ...(o.onEvents ? { onEvents: o.onEvents } : {}) });
+    sock = opened;
+    const run = new SockWorkloads({ host, cg, identities: () => opened.maps.identities });
+    server = await run.python(o.serverId, `import socket
 s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", ${o.port})); s.listen(64)
 print("listening", flush=True)
 while True: s.accept()[0].close()`);
-  await server.line('listening');
-  return {
-    host, cg, sock, run, server,
-    close: async () => {
-      server.kill();
-      host.tracker.stop();
-      sock.release();
-      try { uninstall(o.pinDir); } finally { await cg.destroy(); }
-    },
-  };
+    await server.line('listening');
+    return { host, cg, sock: opened, run, server, close };
+  } catch (err) {
+    await close(); // a failed start leaves no pins, hooks or cgroup behind
+    throw err;
+  }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Metadata, credentials, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import {
-  WorkloadClient, WorkloadServer, type WorkloadLog, type X509SvidItem,
+  WorkloadClient, WorkloadServer, type WorkloadLog, type WorkloadObserver, type X509SvidItem,
 } from '../../agent/workload/index.js';
 import { FakePeerReader } from '../fakes/fake-peer-reader.js';
 import { FakeWorkloadBackend } from '../fakes/fake-workload-backend.js';
@@ -35,7 +35,7 @@ export interface WorkloadHarness {
 }
 
 /** A real WorkloadServer on a real Unix socket in a fresh temp dir, over the fakes. */
-export async function startWorkloadServer(options: { maxRequestBytes?: number } = {}): Promise<WorkloadHarness> {
+export async function startWorkloadServer(options: { maxRequestBytes?: number; observer?: WorkloadObserver } = {}): Promise<WorkloadHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'tether-workload-'));
   const socketPath = join(dir, 'public', 'agent.sock');
   const backend = new FakeWorkloadBackend();

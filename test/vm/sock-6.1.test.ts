@@ -1,7 +1,8 @@
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, type SockEvent,
+  BpfLink, KernelError, Mode, SockEventKind, SockPrograms, SockRole, Unidentified, Verdict, type SockEvent,
 } from '../../agent/kernel/index.js';
 import { CONNECT_PY, openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 import { waitFor } from '../support/wait.js';
@@ -43,5 +44,26 @@ describe('SockPrograms on Debian 6.1 (vm-run)', () => {
     expect(events.filter((e) => e.kind === SockEventKind.VERDICT).map((e) => [e.localId, e.peerId, e.family, e.verdict, e.comm]))
       .toEqual([[B, B, 6, Verdict.DENY, 'python3']]);
     expect(sock.eventsLost()).toBe(0n);
+  });
+
+  it('finds a hook detached behind its back (cgroup id 0) and re-attaches it; a tp_btf link refuses detach (EOPNOTSUPP)', async () => {
+    const pin = join(PIN_DIR, 'link_connect6');
+    const outside = BpfLink.openPinned(pin);
+    try { outside.detach(); } finally { outside.destroy(); }
+    expect(sock.check().filter((c) => !c.ok)).toEqual([{ program: 'handle_connect6', ok: false, detail: 'detached behind the agent\'s back' }]);
+    expect(await run.connect(B, '::1', PORT)).toBe('ok'); // no hook, no deny
+    expect(sock.repair()).toEqual([`handle_connect6: re-attached, pinned at ${pin}`]);
+    expect(sock.check().every((c) => c.ok)).toBe(true);
+    expect(await run.connect(B, '::1', PORT)).toBe('EPERM');
+    const tp = BpfLink.openPinned(join(PIN_DIR, 'link_identity_exec'));
+    try {
+      expect(tp.info()).toMatchObject({ typeName: 'raw_tracepoint', tpName: 'sched_process_exec' });
+      let code: string | undefined;
+      try { tp.detach(); } catch (err) { code = err instanceof KernelError ? err.errno : String(err); }
+      expect(code).toBe('EOPNOTSUPP');
+      expect(tp.attached()).toBe(true);
+    } finally {
+      tp.destroy();
+    }
   });
 });

@@ -3,20 +3,39 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AdminClient as _tether_admin_v1_AdminClient, AdminDefinition as _tether_admin_v1_AdminDefinition } from './tether/admin/v1/Admin.js';
+import type { AgentCounts as _tether_admin_v1_AgentCounts, AgentCounts__Output as _tether_admin_v1_AgentCounts__Output } from './tether/admin/v1/AgentCounts.js';
+import type { AgentStatus as _tether_admin_v1_AgentStatus, AgentStatus__Output as _tether_admin_v1_AgentStatus__Output } from './tether/admin/v1/AgentStatus.js';
 import type { ApplyPolicyRequest as _tether_admin_v1_ApplyPolicyRequest, ApplyPolicyRequest__Output as _tether_admin_v1_ApplyPolicyRequest__Output } from './tether/admin/v1/ApplyPolicyRequest.js';
+import type { CaCertificate as _tether_admin_v1_CaCertificate, CaCertificate__Output as _tether_admin_v1_CaCertificate__Output } from './tether/admin/v1/CaCertificate.js';
+import type { CaRotation as _tether_admin_v1_CaRotation, CaRotation__Output as _tether_admin_v1_CaRotation__Output } from './tether/admin/v1/CaRotation.js';
+import type { CaState as _tether_admin_v1_CaState, CaState__Output as _tether_admin_v1_CaState__Output } from './tether/admin/v1/CaState.js';
+import type { CaStatusRequest as _tether_admin_v1_CaStatusRequest, CaStatusRequest__Output as _tether_admin_v1_CaStatusRequest__Output } from './tether/admin/v1/CaStatusRequest.js';
 import type { Connection as _tether_admin_v1_Connection, Connection__Output as _tether_admin_v1_Connection__Output } from './tether/admin/v1/Connection.js';
 import type { ConnectionsRequest as _tether_admin_v1_ConnectionsRequest, ConnectionsRequest__Output as _tether_admin_v1_ConnectionsRequest__Output } from './tether/admin/v1/ConnectionsRequest.js';
 import type { ConnectionsResponse as _tether_admin_v1_ConnectionsResponse, ConnectionsResponse__Output as _tether_admin_v1_ConnectionsResponse__Output } from './tether/admin/v1/ConnectionsResponse.js';
+import type { EntryMatch as _tether_admin_v1_EntryMatch, EntryMatch__Output as _tether_admin_v1_EntryMatch__Output } from './tether/admin/v1/EntryMatch.js';
+import type { EntryMatchRow as _tether_admin_v1_EntryMatchRow, EntryMatchRow__Output as _tether_admin_v1_EntryMatchRow__Output } from './tether/admin/v1/EntryMatchRow.js';
 import type { EventsRequest as _tether_admin_v1_EventsRequest, EventsRequest__Output as _tether_admin_v1_EventsRequest__Output } from './tether/admin/v1/EventsRequest.js';
+import type { JwtKey as _tether_admin_v1_JwtKey, JwtKey__Output as _tether_admin_v1_JwtKey__Output } from './tether/admin/v1/JwtKey.js';
+import type { KernelFeature as _tether_admin_v1_KernelFeature, KernelFeature__Output as _tether_admin_v1_KernelFeature__Output } from './tether/admin/v1/KernelFeature.js';
+import type { ListProcessesRequest as _tether_admin_v1_ListProcessesRequest, ListProcessesRequest__Output as _tether_admin_v1_ListProcessesRequest__Output } from './tether/admin/v1/ListProcessesRequest.js';
+import type { ListProcessesResponse as _tether_admin_v1_ListProcessesResponse, ListProcessesResponse__Output as _tether_admin_v1_ListProcessesResponse__Output } from './tether/admin/v1/ListProcessesResponse.js';
+import type { MatchEntriesRequest as _tether_admin_v1_MatchEntriesRequest, MatchEntriesRequest__Output as _tether_admin_v1_MatchEntriesRequest__Output } from './tether/admin/v1/MatchEntriesRequest.js';
 import type { PolicyApplied as _tether_admin_v1_PolicyApplied, PolicyApplied__Output as _tether_admin_v1_PolicyApplied__Output } from './tether/admin/v1/PolicyApplied.js';
 import type { PolicyCheckRequest as _tether_admin_v1_PolicyCheckRequest, PolicyCheckRequest__Output as _tether_admin_v1_PolicyCheckRequest__Output } from './tether/admin/v1/PolicyCheckRequest.js';
 import type { PolicyDecision as _tether_admin_v1_PolicyDecision, PolicyDecision__Output as _tether_admin_v1_PolicyDecision__Output } from './tether/admin/v1/PolicyDecision.js';
 import type { PolicyEvent as _tether_admin_v1_PolicyEvent, PolicyEvent__Output as _tether_admin_v1_PolicyEvent__Output } from './tether/admin/v1/PolicyEvent.js';
+import type { PolicyStatus as _tether_admin_v1_PolicyStatus, PolicyStatus__Output as _tether_admin_v1_PolicyStatus__Output } from './tether/admin/v1/PolicyStatus.js';
+import type { Process as _tether_admin_v1_Process, Process__Output as _tether_admin_v1_Process__Output } from './tether/admin/v1/Process.js';
+import type { RotateCaRequest as _tether_admin_v1_RotateCaRequest, RotateCaRequest__Output as _tether_admin_v1_RotateCaRequest__Output } from './tether/admin/v1/RotateCaRequest.js';
+import type { SlotLifecycle as _tether_admin_v1_SlotLifecycle, SlotLifecycle__Output as _tether_admin_v1_SlotLifecycle__Output } from './tether/admin/v1/SlotLifecycle.js';
+import type { StatusRequest as _tether_admin_v1_StatusRequest, StatusRequest__Output as _tether_admin_v1_StatusRequest__Output } from './tether/admin/v1/StatusRequest.js';
 import type { SuggestPolicyRequest as _tether_admin_v1_SuggestPolicyRequest, SuggestPolicyRequest__Output as _tether_admin_v1_SuggestPolicyRequest__Output } from './tether/admin/v1/SuggestPolicyRequest.js';
 import type { SuggestPolicyResponse as _tether_admin_v1_SuggestPolicyResponse, SuggestPolicyResponse__Output as _tether_admin_v1_SuggestPolicyResponse__Output } from './tether/admin/v1/SuggestPolicyResponse.js';
 import type { UnusedRule as _tether_admin_v1_UnusedRule, UnusedRule__Output as _tether_admin_v1_UnusedRule__Output } from './tether/admin/v1/UnusedRule.js';
 import type { UnusedRulesRequest as _tether_admin_v1_UnusedRulesRequest, UnusedRulesRequest__Output as _tether_admin_v1_UnusedRulesRequest__Output } from './tether/admin/v1/UnusedRulesRequest.js';
 import type { UnusedRulesResponse as _tether_admin_v1_UnusedRulesResponse, UnusedRulesResponse__Output as _tether_admin_v1_UnusedRulesResponse__Output } from './tether/admin/v1/UnusedRulesResponse.js';
+import type { X509Authority as _tether_admin_v1_X509Authority, X509Authority__Output as _tether_admin_v1_X509Authority__Output } from './tether/admin/v1/X509Authority.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -27,23 +46,44 @@ export interface ProtoGrpcType {
     admin: {
       v1: {
         Admin: SubtypeConstructor<typeof grpc.Client, _tether_admin_v1_AdminClient> & { service: _tether_admin_v1_AdminDefinition }
+        AgentCounts: MessageTypeDefinition<_tether_admin_v1_AgentCounts, _tether_admin_v1_AgentCounts__Output>
+        AgentStatus: MessageTypeDefinition<_tether_admin_v1_AgentStatus, _tether_admin_v1_AgentStatus__Output>
         ApplyPolicyRequest: MessageTypeDefinition<_tether_admin_v1_ApplyPolicyRequest, _tether_admin_v1_ApplyPolicyRequest__Output>
+        CaCertificate: MessageTypeDefinition<_tether_admin_v1_CaCertificate, _tether_admin_v1_CaCertificate__Output>
+        CaRotation: MessageTypeDefinition<_tether_admin_v1_CaRotation, _tether_admin_v1_CaRotation__Output>
+        CaState: MessageTypeDefinition<_tether_admin_v1_CaState, _tether_admin_v1_CaState__Output>
+        CaStatusRequest: MessageTypeDefinition<_tether_admin_v1_CaStatusRequest, _tether_admin_v1_CaStatusRequest__Output>
         Connection: MessageTypeDefinition<_tether_admin_v1_Connection, _tether_admin_v1_Connection__Output>
         ConnectionsRequest: MessageTypeDefinition<_tether_admin_v1_ConnectionsRequest, _tether_admin_v1_ConnectionsRequest__Output>
         ConnectionsResponse: MessageTypeDefinition<_tether_admin_v1_ConnectionsResponse, _tether_admin_v1_ConnectionsResponse__Output>
+        EntryMatch: MessageTypeDefinition<_tether_admin_v1_EntryMatch, _tether_admin_v1_EntryMatch__Output>
+        EntryMatchRow: MessageTypeDefinition<_tether_admin_v1_EntryMatchRow, _tether_admin_v1_EntryMatchRow__Output>
         EventsRequest: MessageTypeDefinition<_tether_admin_v1_EventsRequest, _tether_admin_v1_EventsRequest__Output>
+        FeatureState: EnumTypeDefinition
+        JwtKey: MessageTypeDefinition<_tether_admin_v1_JwtKey, _tether_admin_v1_JwtKey__Output>
+        KernelFeature: MessageTypeDefinition<_tether_admin_v1_KernelFeature, _tether_admin_v1_KernelFeature__Output>
+        ListProcessesRequest: MessageTypeDefinition<_tether_admin_v1_ListProcessesRequest, _tether_admin_v1_ListProcessesRequest__Output>
+        ListProcessesResponse: MessageTypeDefinition<_tether_admin_v1_ListProcessesResponse, _tether_admin_v1_ListProcessesResponse__Output>
+        MatchEntriesRequest: MessageTypeDefinition<_tether_admin_v1_MatchEntriesRequest, _tether_admin_v1_MatchEntriesRequest__Output>
         Mode: EnumTypeDefinition
         PolicyApplied: MessageTypeDefinition<_tether_admin_v1_PolicyApplied, _tether_admin_v1_PolicyApplied__Output>
         PolicyCheckRequest: MessageTypeDefinition<_tether_admin_v1_PolicyCheckRequest, _tether_admin_v1_PolicyCheckRequest__Output>
         PolicyDecision: MessageTypeDefinition<_tether_admin_v1_PolicyDecision, _tether_admin_v1_PolicyDecision__Output>
         PolicyEvent: MessageTypeDefinition<_tether_admin_v1_PolicyEvent, _tether_admin_v1_PolicyEvent__Output>
+        PolicyStatus: MessageTypeDefinition<_tether_admin_v1_PolicyStatus, _tether_admin_v1_PolicyStatus__Output>
+        Process: MessageTypeDefinition<_tether_admin_v1_Process, _tether_admin_v1_Process__Output>
         Role: EnumTypeDefinition
+        RotateCaRequest: MessageTypeDefinition<_tether_admin_v1_RotateCaRequest, _tether_admin_v1_RotateCaRequest__Output>
+        SlotLifecycle: MessageTypeDefinition<_tether_admin_v1_SlotLifecycle, _tether_admin_v1_SlotLifecycle__Output>
+        SlotState: EnumTypeDefinition
+        StatusRequest: MessageTypeDefinition<_tether_admin_v1_StatusRequest, _tether_admin_v1_StatusRequest__Output>
         SuggestPolicyRequest: MessageTypeDefinition<_tether_admin_v1_SuggestPolicyRequest, _tether_admin_v1_SuggestPolicyRequest__Output>
         SuggestPolicyResponse: MessageTypeDefinition<_tether_admin_v1_SuggestPolicyResponse, _tether_admin_v1_SuggestPolicyResponse__Output>
         UnusedRule: MessageTypeDefinition<_tether_admin_v1_UnusedRule, _tether_admin_v1_UnusedRule__Output>
         UnusedRulesRequest: MessageTypeDefinition<_tether_admin_v1_UnusedRulesRequest, _tether_admin_v1_UnusedRulesRequest__Output>
         UnusedRulesResponse: MessageTypeDefinition<_tether_admin_v1_UnusedRulesResponse, _tether_admin_v1_UnusedRulesResponse__Output>
         Verdict: EnumTypeDefinition
+        X509Authority: MessageTypeDefinition<_tether_admin_v1_X509Authority, _tether_admin_v1_X509Authority__Output>
       }
     }
   }

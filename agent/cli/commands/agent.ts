@@ -19,9 +19,12 @@ export function register(program: Command): void {
     .option('--admin-socket <path>', 'the admin API socket, root-only (env TETHER_ADMIN_SOCKET; default <state-dir>/admin.sock)')
     .option('--metrics-addr <host:port>', 'Prometheus metrics at /metrics (env TETHER_METRICS_ADDR; default 127.0.0.1:9811; "off" for none)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (default info)')
+    .option('--no-exit-with-parent', 'keep running when the process that started the agent exits (default: stop with it)')
     .addHelpText('after', '\nExamples:\n  tether agent run --trust-domain prod.example.com --state-dir /var/lib/tether\n  tether agent run --cgroup /sys/fs/cgroup/workloads --pin-dir /sys/fs/bpf/tether-test')
-    .action(async (flags: Record<string, string | undefined>) => {
+    .action(async (raw: Record<string, string | boolean | undefined>) => {
       const { loadConfig, runAgent } = await import('../../daemon/index.js');
-      await runAgent(loadConfig(flags));
+      // commander sets exitWithParent: true unless --no-exit-with-parent: only a "no" is a flag given
+      const flags = { ...raw, exitWithParent: raw.exitWithParent === false ? false : undefined };
+      await runAgent(loadConfig(flags), () => loadConfig(flags));
     });
 }

@@ -1,46 +1,51 @@
+import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
-import { LocalAuthority, type CaStatus } from '../../ca/index.js';
-import { TrustDomain } from '../../spiffe/index.js';
-import { UsageError } from '../exit-codes.js';
+import type { CaStatus, RotationReport } from '../../admin/index.js';
+import { adminSocketPath, withAdminClient, withAdminOptions, type AdminConnectOptions } from '../admin-connection.js';
 import { outputOption, toJson, toTable, type OutputFormat } from '../output.js';
+import { progress } from '../progress.js';
 
-const DEFAULT_STATE_DIR = '/var/lib/tether';
-const stateDirOf = (flag: string | undefined): string => flag ?? process.env.TETHER_STATE_DIR ?? DEFAULT_STATE_DIR;
+type CaOptions = AdminConnectOptions & { output: OutputFormat };
 
 /**
- * `tether ca show|rotate`: the local CA in the agent's state dir. Until the admin API exists they
- * read the state dir directly; rotate refuses while an agent holds the state (ca.lock).
+ * `tether ca show|rotate`: the running agent's local CA. The agent holds the state (ca.lock), so
+ * a rotation happens in the agent, which serves the new CA at once; the old ones stay in the
+ * bundle until what they signed has expired.
  */
 export function register(program: Command): void {
-  const ca = program.command('ca').description('the local signing authority');
-  ca.command('show')
-    .description('the CAs and JWT keys, their states and lifetimes (read only)')
-    .option('--state-dir <dir>', `the agent's state dir (env TETHER_STATE_DIR; default ${DEFAULT_STATE_DIR})`)
+  const ca = program.command('ca').description('the running agent\'s local signing authority');
+  withAdminOptions(ca.command('show'))
+    .description('the CAs and JWT keys, their states and lifetimes (no key material)')
     .addOption(outputOption())
-    .action(async (opts: { stateDir?: string; output: OutputFormat }) => {
-      const dir = stateDirOf(opts.stateDir);
-      const status = await LocalAuthority.inspect(dir);
-      if (status === undefined) throw new UsageError(`no CA in ${dir}: the agent creates one when it first starts`);
+    .addHelpText('after', '\nExamples:\n  tether ca show\n  tether ca show -o json | jq \'.x509[] | select(.state == "active")\'')
+    .action((opts: CaOptions) => withAdminClient(opts, async (client) => {
+      const status = await client.caStatus();
       process.stdout.write(`${opts.output === 'json' ? toJson(status) : describe(status)}\n`);
-    });
-  ca.command('rotate')
+    }));
+  withAdminOptions(ca.command('rotate'))
     .description('prepare and activate a new CA and JWT key now; the old ones stay in the bundle until their SVIDs expire')
-    .option('--state-dir <dir>', `the agent's state dir (env TETHER_STATE_DIR; default ${DEFAULT_STATE_DIR})`)
     .addOption(outputOption())
-    .addHelpText('after', '\nThe agent must be stopped (it holds <state-dir>/ca.lock while it runs).')
-    .action(async (opts: { stateDir?: string; output: OutputFormat }) => {
-      const dir = stateDirOf(opts.stateDir);
-      const current = await LocalAuthority.inspect(dir);
-      if (current === undefined) throw new UsageError(`no CA in ${dir}: the agent creates one when it first starts`);
-      const authority = await LocalAuthority.open({ stateDir: dir, trustDomain: TrustDomain.parse(current.trustDomain), now: () => new Date() });
-      try {
-        const report = await authority.rotate();
-        process.stdout.write(opts.output === 'json' ? `${toJson(report)}\n`
-          : `X.509 CA: ${report.x509.previous ?? '-'} -> ${report.x509.active}\nJWT key:  ${report.jwt.previous ?? '-'} -> ${report.jwt.active}\n`);
-      } finally {
-        await authority.close();
-      }
-    });
+    .addHelpText('after', '\nOn a terminal, the steps are shown on stderr as they happen.\n\nExample:\n  tether ca rotate')
+    .action((opts: CaOptions) => withAdminClient(opts, async (client) => {
+      const step = progress();
+      step(`asking the agent at ${adminSocketPath(opts)} to rotate its CA`);
+      const before = await client.caStatus();
+      step(`signing now: X.509 CA ${activeOf(before.x509)}, JWT key ${activeOf(before.jwt)}`);
+      step('preparing and activating a new X.509 CA and JWT key');
+      const started = performance.now();
+      const report = await client.rotateCa();
+      step(`done in ${Math.round(performance.now() - started)} ms; the old ones stay in the bundle until what they signed has expired`);
+      process.stdout.write(`${opts.output === 'json' ? toJson(report) : describeRotation(report)}\n`);
+    }));
+}
+
+function activeOf(slots: ReadonlyArray<{ readonly state: string; readonly id?: string; readonly kid?: string }>): string {
+  const active = slots.find((s) => s.state === 'active');
+  return active?.id ?? active?.kid ?? '-';
+}
+
+function describeRotation(r: RotationReport): string {
+  return `X.509 CA: ${r.x509.previous ?? '-'} -> ${r.x509.active}\nJWT key:  ${r.jwt.previous ?? '-'} -> ${r.jwt.active}`;
 }
 
 function describe(s: CaStatus): string {

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { hostTracker, SelectorSource } from '../../attest/index.js';
+import type { EntryMatch } from '../../admin/index.js';
 import {
-  explainMatch, formatDuration, readEntriesFile, RegistryError, type Entry,
+  formatDuration, readEntriesFile, RegistryError, type Entry,
 } from '../../registry/index.js';
 import { SpiffeError, TrustDomain } from '../../spiffe/index.js';
+import { withAdminClient, withAdminOptions, type AdminConnectOptions } from '../admin-connection.js';
 import { UsageError } from '../exit-codes.js';
 import { outputOption, toJson, toTable, type OutputFormat } from '../output.js';
 
@@ -18,14 +19,16 @@ interface FileOptions {
 }
 
 /**
- * `tether entry list|show|match`: the registration entries file, read in-process until the admin
- * API exists. `match` loads the kernel tracker (root) to compute a process's selectors.
+ * `tether entry list|show|match`. `list` and `show` read the entries file offline: what the file
+ * says now (the agent serves it once its watch has reloaded it), also with no agent running.
+ * `match` asks the running agent: its process table and the entries in force.
  */
 export function register(program: Command): void {
   const entry = program.command('entry').description('registration entries: which workloads get which SPIFFE ID');
   withFileOptions(entry.command('list'))
     .description('list the entries of the entries file (exit 1, with the line and reason, if it is bad)')
-    .addHelpText('after', '\nExamples:\n  tether entry list\n  tether entry list --entries ./entries.yaml --output json')
+    .addHelpText('after', '\nOffline: reads the file (no agent needed); `tether entry match` asks the running agent.\n'
+      + '\nExamples:\n  tether entry list\n  tether entry list --entries ./entries.yaml --output json')
     .action(async (opts: FileOptions) => {
       const entries = await load(opts);
       process.stdout.write(`${opts.output === 'json' ? toJson(entries.map(entryJson)) : toTable(entries.map(listRow), LIST_COLUMNS)}\n`);
@@ -39,19 +42,17 @@ export function register(program: Command): void {
       if (found.length === 0) throw new RegistryError('ENTRY_NOT_FOUND', `no entry has the id or SPIFFE ID ${key}`);
       process.stdout.write(`${opts.output === 'json' ? toJson(found.map(entryJson)) : found.map(describe).join('\n\n')}\n`);
     });
-  withFileOptions(entry.command('match'))
-    .description('which entries a process matches, and the selectors it lacks for the rest')
+  withAdminOptions(entry.command('match'))
+    .description('which of the running agent\'s entries a process matches, and the selectors it lacks for the rest')
     .argument('<pid>', 'a process id on this host')
+    .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  tether entry match 4242\n  tether entry match --output json $(pidof nginx | cut -d" " -f1)')
-    .action(async (pidText: string, opts: FileOptions) => {
+    .action((pidText: string, opts: AdminConnectOptions & { output: OutputFormat }) => {
       const pid = parsePid(pidText);
-      const entries = await load(opts);
-      const sha256 = entries.some((e) => e.selectors.some((s) => s.startsWith('unix:sha256:')));
-      const selectors = await selectorsOfPid(pid, sha256);
-      const explained = explainMatch(entries, new Set(selectors)).map((x) => ({
-        id: x.entry.id, spiffeId: x.entry.spiffeId.toString(), matched: x.matched, missing: x.missing,
-      }));
-      process.stdout.write(`${opts.output === 'json' ? toJson({ pid, selectors, entries: explained }) : matchTable(pid, selectors, explained)}\n`);
+      return withAdminClient(opts, async (client) => {
+        const match = await client.matchEntries(pid);
+        process.stdout.write(`${opts.output === 'json' ? toJson(match) : matchTable(match)}\n`);
+      });
     });
 }
 
@@ -90,20 +91,6 @@ function parsePid(text: string): number {
   return pid;
 }
 
-/** The tracker in-process, as `tether ps` does: tracepoints, a /proc scan, the events since. */
-async function selectorsOfPid(pid: number, sha256: boolean): Promise<string[]> {
-  const { tracker, describer } = hostTracker();
-  tracker.start();
-  try {
-    tracker.sync();
-    const record = tracker.table.current(pid);
-    if (record === undefined) throw new UsageError(`no process ${pid} in the process table`);
-    return await new SelectorSource({ describer, table: tracker.table }).selectorsOf(record, { sha256 });
-  } finally {
-    tracker.stop();
-  }
-}
-
 const LIST_COLUMNS = ['id', 'spiffeId', 'selectors', 'ttl', 'hint'] as const;
 
 function listRow(e: Entry): Record<string, unknown> {
@@ -137,7 +124,7 @@ function describe(e: Entry): string {
   }).join('\n');
 }
 
-function matchTable(pid: number, selectors: readonly string[], rows: ReadonlyArray<{ id: string; spiffeId: string; matched: boolean; missing: string[] }>): string {
+function matchTable({ pid, selectors, entries }: EntryMatch): string {
   return [`Process ${pid} has the selectors:`, ...selectors.map((s) => `  ${s}`), '',
-    toTable(rows.map((r) => ({ ...r, matched: r.matched ? 'yes' : 'no', missing: r.missing.join(',') || null })), ['id', 'spiffeId', 'matched', 'missing'])].join('\n');
+    toTable(entries.map((r) => ({ ...r, matched: r.matched ? 'yes' : 'no', missing: r.missing.join(',') || null })), ['id', 'spiffeId', 'matched', 'missing'])].join('\n');
 }

@@ -66,16 +66,18 @@ function registerSuggest(policy: Command): void {
   withAdminOptions(policy.command('suggest'))
     .description('the least-privilege policy that allows exactly the connections the agent has observed')
     .option('--out <file>', 'write it to FILE instead of printing it')
-    .addHelpText('after', '\nExamples:\n  tether policy suggest\n  tether policy suggest --out ./policy.yaml && tether policy apply ./policy.yaml')
-    .action((opts: AdminConnectOptions & { out?: string }) => withAdminClient(opts, async (client) => {
+    .addOption(outputOption())
+    .addHelpText('after', '\nThe table format is the YAML itself; -o json wraps it: {"yaml": ...} (with --out: {"path": ...}).\n'
+      + '\nExamples:\n  tether policy suggest\n  tether policy suggest --out ./policy.yaml && tether policy apply ./policy.yaml')
+    .action((opts: AdminConnectOptions & { out?: string; output: OutputFormat }) => withAdminClient(opts, async (client) => {
       const text = withNewline(await client.suggestPolicy());
       if (opts.out === undefined) {
-        process.stdout.write(text);
+        process.stdout.write(opts.output === 'json' ? `${toJson({ yaml: text })}\n` : text);
         return;
       }
       const path = resolve(opts.out);
       writeFileSync(path, text, { mode: 0o644 });
-      process.stdout.write(`wrote the suggested policy to ${path}\n`);
+      process.stdout.write(opts.output === 'json' ? `${toJson({ path })}\n` : `wrote the suggested policy to ${path}\n`);
     }));
 }
 

@@ -5,7 +5,7 @@ import { outputOption, toJson, type OutputFormat } from '../output.js';
 /** `tether uninstall`: offline; detaches and removes everything pinned under the pin dir. */
 export function register(program: Command): void {
   program.command('uninstall')
-    .description('detach every link and remove every pin under the pin dir (the agent should be stopped)')
+    .description('detach every link and remove every pin under the pin dir (stop the agent first: a running one attaches and pins its programs again)')
     .option('--pin-dir <dir>', 'pin dir (env TETHER_PIN_DIR; default /sys/fs/bpf/tether)')
     .addOption(outputOption())
     .action((opts: { pinDir?: string; output: OutputFormat }) => {

@@ -27,12 +27,14 @@ describe('agent/admin/gen/ (STYLE.md 8)', () => {
 });
 
 describe('proto/admin.proto', () => {
-  it('serves six methods at /tether.admin.v1.Admin/*, Events the only stream', () => {
+  it('serves eleven methods at /tether.admin.v1.Admin/*, Events the only stream', () => {
     const shapes = Object.fromEntries(Object.values(loadAdminApi().service).map((m) => [m.path, m.responseStream ? 'stream' : 'unary']));
     expect(shapes).toEqual({
       '/tether.admin.v1.Admin/Events': 'stream', '/tether.admin.v1.Admin/Connections': 'unary',
       '/tether.admin.v1.Admin/CheckPolicy': 'unary', '/tether.admin.v1.Admin/ApplyPolicy': 'unary',
       '/tether.admin.v1.Admin/SuggestPolicy': 'unary', '/tether.admin.v1.Admin/UnusedRules': 'unary',
+      '/tether.admin.v1.Admin/Status': 'unary', '/tether.admin.v1.Admin/ListProcesses': 'unary',
+      '/tether.admin.v1.Admin/MatchEntries': 'unary', '/tether.admin.v1.Admin/CaStatus': 'unary', '/tether.admin.v1.Admin/RotateCa': 'unary',
     });
   });
 
@@ -59,7 +61,30 @@ describe('proto/admin.proto', () => {
     ['SuggestPolicyResponse', ['1:yaml:string']],
     ['UnusedRulesResponse', ['1:rules:message']],
     ['UnusedRule', ['1:line:uint32', '2:from:string', '3:to:string', '4:ports:string']],
-    ['ConnectionsRequest', []], ['SuggestPolicyRequest', []], ['UnusedRulesRequest', []],
+    ['AgentStatus', ['1:version:string', '2:pid:uint32', '3:started_at:string', '4:uptime_seconds:double', '5:trust_domain:string',
+      '6:workload_socket:string', '7:admin_socket:string', '8:metrics_address:string', '9:features:message', '10:counts:message', '11:policy:message']],
+    ['KernelFeature', ['1:name:string', '2:state:enum', '3:detail:string', '4:fallback:string']],
+    ['AgentCounts', ['1:processes:uint32', '2:entries:uint32', '3:x509_svids:uint32', '4:jwt_svids:uint32', '5:workload_streams:uint32',
+      '6:workload_connections:uint32']],
+    ['PolicyStatus', ['1:mode:enum', '2:path:string', '3:rules:uint32', '4:kernel_rules:uint32', '5:generation:uint64', '6:unidentified:string',
+      '7:cgroup:string']],
+    ['ListProcessesResponse', ['1:processes:message']],
+    ['Process', ['1:pid:uint32', '2:ppid:uint32', '3:start_time:string', '4:start_ns:uint64', '5:uid:uint32', '6:gid:uint32', '7:comm:string',
+      '8:exe:string', '9:cgroup:string', '10:container_id:string', '11:pod_uid:string']],
+    ['MatchEntriesRequest', ['1:pid:uint32']],
+    ['EntryMatch', ['1:pid:uint32', '2:selectors:string', '3:entries:message']],
+    ['EntryMatchRow', ['1:id:string', '2:spiffe_id:string', '3:matched:bool', '4:missing:string']],
+    ['CaState', ['1:trust_domain:string', '2:x509:message', '3:jwt:message']],
+    ['SlotLifecycle', ['1:state:enum', '2:prepared_at:string', '3:activated_at:string', '4:active_until:string', '5:retired_at:string',
+      '6:max_issued_ttl_seconds:uint32']],
+    ['CaCertificate', ['1:subject:string', '2:fingerprint_sha256:string', '3:serial_hex:string']],
+    ['X509Authority', ['1:id:string', '2:key_type:string', '3:not_before:string', '4:not_after:string', '5:root:message', '6:intermediate:message',
+      '7:lifecycle:message', '8:retire_at:string']],
+    ['JwtKey', ['1:kid:string', '2:key_type:string', '3:alg:string', '4:not_before:string', '5:not_after:string', '6:lifecycle:message',
+      '7:retire_at:string']],
+    ['CaRotation', ['1:x509_previous:string', '2:x509_active:string', '3:jwt_previous:string', '4:jwt_active:string']],
+    ['ConnectionsRequest', []], ['SuggestPolicyRequest', []], ['UnusedRulesRequest', []], ['StatusRequest', []], ['ListProcessesRequest', []],
+    ['CaStatusRequest', []], ['RotateCaRequest', []],
   ] as const)('%s has the fields %j', (message, expected) => {
     expect(fields(message)).toEqual(expected);
   });

@@ -113,6 +113,16 @@ describe('tether policy suggest | unused', () => {
     expect(readFileSync(out, 'utf8')).toBe(h.backend.suggestion);
   });
 
+  it('wraps it in JSON with -o json: the YAML, or the path written', async () => {
+    const r = await tetherAdmin(h, 'policy', 'suggest', '-o', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ yaml: h.backend.suggestion });
+    const out = join(h.dir, 'suggested.yaml');
+    const w = await tetherAdmin(h, 'policy', 'suggest', '--out', out, '-o', 'json');
+    expect(JSON.parse(w.stdout)).toEqual({ path: out });
+    expect(readFileSync(out, 'utf8')).toBe(h.backend.suggestion);
+  });
+
   it('lists the unused rules as a table or JSON', async () => {
     h.backend.unused = [
       { line: 7, from: WEB, to: '10.0.0.0/8', ports: '8000-8080,9090' },

@@ -43,6 +43,12 @@ describe('loadConfig layering', () => {
     expect(loadConfig({ config: file, trustDomain: 'from.flag' }, { TETHER_TRUST_DOMAIN: 'from.env' }).trustDomain).toBe('from.flag');
   });
 
+  it('reads the kernel health interval and refuses one below 100 ms by its key', () => {
+    expect(loadConfig({ config: yamlFile('health:\n  intervalMs: 500\n') }, {}).health).toEqual({ intervalMs: 500 });
+    expect(() => loadConfig({ config: yamlFile('health:\n  intervalMs: 10\n') }, {})).toThrow(/health\.intervalMs/);
+    expect(() => loadConfig({ config: yamlFile('health:\n  every: 5\n') }, {})).toThrow(/health/);
+  });
+
   it('reads the CA settings and refuses a bad one by its key', () => {
     const c = loadConfig({ config: yamlFile('ca:\n  keyType: rsa-2048\n  caTtlSeconds: 3600\n  intermediate: true\n') }, {});
     expect(c.ca).toEqual({ keyType: 'rsa-2048', caTtlSeconds: 3600, intermediate: true });
@@ -52,7 +58,7 @@ describe('loadConfig layering', () => {
 
   it('gives the defaults when nothing is set, frozen', () => {
     const c = loadConfig({}, {});
-    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', enforce: {}, ca: CA_DEFAULTS });
+    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 } });
     expect(c.trustDomain).toBeUndefined(); // the agent warns and uses example.org
     expect(c.enforce.cgroup).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
@@ -65,7 +71,7 @@ describe('loadConfig layering', () => {
   it('reads the file named by --config, keeping defaults for what it leaves out', () => {
     const file = yamlFile('stateDir: /srv/tether\nlogLevel: debug\n');
     expect(loadConfig({ config: file }, {})).toEqual({
-      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', metricsAddr: '127.0.0.1:9811', enforce: {}, ca: CA_DEFAULTS,
+      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 },
     });
   });
 

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { MetricsServer, parseListenAddress } from '../../../agent/telemetry/index.js';
+import { MetricsServer, parseListenAddress, type Readiness } from '../../../agent/telemetry/index.js';
 
 const quiet = { info: () => undefined, error: () => undefined };
 
@@ -16,6 +16,57 @@ describe('MetricsServer', () => {
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('tether_test_total 3');
       expect((await fetch(`http://127.0.0.1:${server?.port}/`)).status).toBe(404);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it('answers /healthz 200 "ok" while the process and its event loop answer', async () => {
+    const server = await MetricsServer.start('127.0.0.1:0', new Registry(), quiet);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server?.port}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe('ok\n');
+      expect((await fetch(`http://127.0.0.1:${server?.port}/healthz`, { method: 'POST' })).status).toBe(405);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it('answers /readyz 200 with the checks when ready, 503 with them when not, 503 when the check throws', async () => {
+    let answer: Readiness = { ready: true, checks: { ca: { ok: true, detail: 'CA 1 active' } } };
+    const errors: string[] = [];
+    const server = await MetricsServer.start('127.0.0.1:0', new Registry(), { ...quiet, error: (_o, m) => errors.push(m) }, {
+      readiness: () => {
+        if (answer === undefined) throw new Error('boom');
+        return answer;
+      },
+    });
+    const readyz = async (): Promise<[number, unknown]> => {
+      const res = await fetch(`http://127.0.0.1:${server?.port}/readyz`);
+      expect(res.headers.get('content-type')).toBe('application/json');
+      return [res.status, await res.json()];
+    };
+    try {
+      expect(await readyz()).toEqual([200, { ready: true, checks: { ca: { ok: true, detail: 'CA 1 active' } } }]);
+      answer = { ready: false, checks: { ca: { ok: true }, workload_api: { ok: false, detail: 'starting' } } };
+      expect(await readyz()).toEqual([503, answer]);
+      answer = undefined as unknown as Readiness;
+      const [code, body] = await readyz();
+      expect(code).toBe(503);
+      expect(body).toMatchObject({ ready: false, checks: { readiness: { ok: false, detail: expect.stringContaining('boom') } } });
+      expect(errors).toEqual(['readiness check failed']);
+    } finally {
+      await server?.close();
+    }
+  });
+
+  it('answers /readyz 200 with no checks when the daemon supplies none', async () => {
+    const server = await MetricsServer.start('127.0.0.1:0', new Registry(), quiet);
+    try {
+      const res = await fetch(`http://127.0.0.1:${server?.port}/readyz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ ready: true, checks: {} });
     } finally {
       await server?.close();
     }

@@ -3,14 +3,24 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AgentStatus as _tether_admin_v1_AgentStatus, AgentStatus__Output as _tether_admin_v1_AgentStatus__Output } from '../../../tether/admin/v1/AgentStatus.js';
 import type { ApplyPolicyRequest as _tether_admin_v1_ApplyPolicyRequest, ApplyPolicyRequest__Output as _tether_admin_v1_ApplyPolicyRequest__Output } from '../../../tether/admin/v1/ApplyPolicyRequest.js';
+import type { CaRotation as _tether_admin_v1_CaRotation, CaRotation__Output as _tether_admin_v1_CaRotation__Output } from '../../../tether/admin/v1/CaRotation.js';
+import type { CaState as _tether_admin_v1_CaState, CaState__Output as _tether_admin_v1_CaState__Output } from '../../../tether/admin/v1/CaState.js';
+import type { CaStatusRequest as _tether_admin_v1_CaStatusRequest, CaStatusRequest__Output as _tether_admin_v1_CaStatusRequest__Output } from '../../../tether/admin/v1/CaStatusRequest.js';
 import type { ConnectionsRequest as _tether_admin_v1_ConnectionsRequest, ConnectionsRequest__Output as _tether_admin_v1_ConnectionsRequest__Output } from '../../../tether/admin/v1/ConnectionsRequest.js';
 import type { ConnectionsResponse as _tether_admin_v1_ConnectionsResponse, ConnectionsResponse__Output as _tether_admin_v1_ConnectionsResponse__Output } from '../../../tether/admin/v1/ConnectionsResponse.js';
+import type { EntryMatch as _tether_admin_v1_EntryMatch, EntryMatch__Output as _tether_admin_v1_EntryMatch__Output } from '../../../tether/admin/v1/EntryMatch.js';
 import type { EventsRequest as _tether_admin_v1_EventsRequest, EventsRequest__Output as _tether_admin_v1_EventsRequest__Output } from '../../../tether/admin/v1/EventsRequest.js';
+import type { ListProcessesRequest as _tether_admin_v1_ListProcessesRequest, ListProcessesRequest__Output as _tether_admin_v1_ListProcessesRequest__Output } from '../../../tether/admin/v1/ListProcessesRequest.js';
+import type { ListProcessesResponse as _tether_admin_v1_ListProcessesResponse, ListProcessesResponse__Output as _tether_admin_v1_ListProcessesResponse__Output } from '../../../tether/admin/v1/ListProcessesResponse.js';
+import type { MatchEntriesRequest as _tether_admin_v1_MatchEntriesRequest, MatchEntriesRequest__Output as _tether_admin_v1_MatchEntriesRequest__Output } from '../../../tether/admin/v1/MatchEntriesRequest.js';
 import type { PolicyApplied as _tether_admin_v1_PolicyApplied, PolicyApplied__Output as _tether_admin_v1_PolicyApplied__Output } from '../../../tether/admin/v1/PolicyApplied.js';
 import type { PolicyCheckRequest as _tether_admin_v1_PolicyCheckRequest, PolicyCheckRequest__Output as _tether_admin_v1_PolicyCheckRequest__Output } from '../../../tether/admin/v1/PolicyCheckRequest.js';
 import type { PolicyDecision as _tether_admin_v1_PolicyDecision, PolicyDecision__Output as _tether_admin_v1_PolicyDecision__Output } from '../../../tether/admin/v1/PolicyDecision.js';
 import type { PolicyEvent as _tether_admin_v1_PolicyEvent, PolicyEvent__Output as _tether_admin_v1_PolicyEvent__Output } from '../../../tether/admin/v1/PolicyEvent.js';
+import type { RotateCaRequest as _tether_admin_v1_RotateCaRequest, RotateCaRequest__Output as _tether_admin_v1_RotateCaRequest__Output } from '../../../tether/admin/v1/RotateCaRequest.js';
+import type { StatusRequest as _tether_admin_v1_StatusRequest, StatusRequest__Output as _tether_admin_v1_StatusRequest__Output } from '../../../tether/admin/v1/StatusRequest.js';
 import type { SuggestPolicyRequest as _tether_admin_v1_SuggestPolicyRequest, SuggestPolicyRequest__Output as _tether_admin_v1_SuggestPolicyRequest__Output } from '../../../tether/admin/v1/SuggestPolicyRequest.js';
 import type { SuggestPolicyResponse as _tether_admin_v1_SuggestPolicyResponse, SuggestPolicyResponse__Output as _tether_admin_v1_SuggestPolicyResponse__Output } from '../../../tether/admin/v1/SuggestPolicyResponse.js';
 import type { UnusedRulesRequest as _tether_admin_v1_UnusedRulesRequest, UnusedRulesRequest__Output as _tether_admin_v1_UnusedRulesRequest__Output } from '../../../tether/admin/v1/UnusedRulesRequest.js';
@@ -25,6 +35,15 @@ export interface AdminClient extends grpc.Client {
   applyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
   applyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
   applyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
+  
+  CaStatus(argument: _tether_admin_v1_CaStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  CaStatus(argument: _tether_admin_v1_CaStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  CaStatus(argument: _tether_admin_v1_CaStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  CaStatus(argument: _tether_admin_v1_CaStatusRequest, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  caStatus(argument: _tether_admin_v1_CaStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  caStatus(argument: _tether_admin_v1_CaStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  caStatus(argument: _tether_admin_v1_CaStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
+  caStatus(argument: _tether_admin_v1_CaStatusRequest, callback: grpc.requestCallback<_tether_admin_v1_CaState__Output>): grpc.ClientUnaryCall;
   
   CheckPolicy(argument: _tether_admin_v1_PolicyCheckRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PolicyDecision__Output>): grpc.ClientUnaryCall;
   CheckPolicy(argument: _tether_admin_v1_PolicyCheckRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_PolicyDecision__Output>): grpc.ClientUnaryCall;
@@ -49,6 +68,42 @@ export interface AdminClient extends grpc.Client {
   events(argument: _tether_admin_v1_EventsRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_tether_admin_v1_PolicyEvent__Output>;
   events(argument: _tether_admin_v1_EventsRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_tether_admin_v1_PolicyEvent__Output>;
   
+  ListProcesses(argument: _tether_admin_v1_ListProcessesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  ListProcesses(argument: _tether_admin_v1_ListProcessesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  ListProcesses(argument: _tether_admin_v1_ListProcessesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  ListProcesses(argument: _tether_admin_v1_ListProcessesRequest, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  listProcesses(argument: _tether_admin_v1_ListProcessesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  listProcesses(argument: _tether_admin_v1_ListProcessesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  listProcesses(argument: _tether_admin_v1_ListProcessesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  listProcesses(argument: _tether_admin_v1_ListProcessesRequest, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
+  
+  MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
+  
+  RotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  RotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  RotateCa(argument: _tether_admin_v1_RotateCaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  RotateCa(argument: _tether_admin_v1_RotateCaRequest, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  rotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  rotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  rotateCa(argument: _tether_admin_v1_RotateCaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  rotateCa(argument: _tether_admin_v1_RotateCaRequest, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  
+  Status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  Status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  Status(argument: _tether_admin_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  Status(argument: _tether_admin_v1_StatusRequest, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  status(argument: _tether_admin_v1_StatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  status(argument: _tether_admin_v1_StatusRequest, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
+  
   SuggestPolicy(argument: _tether_admin_v1_SuggestPolicyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_SuggestPolicyResponse__Output>): grpc.ClientUnaryCall;
   SuggestPolicy(argument: _tether_admin_v1_SuggestPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_SuggestPolicyResponse__Output>): grpc.ClientUnaryCall;
   SuggestPolicy(argument: _tether_admin_v1_SuggestPolicyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_SuggestPolicyResponse__Output>): grpc.ClientUnaryCall;
@@ -72,11 +127,21 @@ export interface AdminClient extends grpc.Client {
 export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   ApplyPolicy: grpc.handleUnaryCall<_tether_admin_v1_ApplyPolicyRequest__Output, _tether_admin_v1_PolicyApplied>;
   
+  CaStatus: grpc.handleUnaryCall<_tether_admin_v1_CaStatusRequest__Output, _tether_admin_v1_CaState>;
+  
   CheckPolicy: grpc.handleUnaryCall<_tether_admin_v1_PolicyCheckRequest__Output, _tether_admin_v1_PolicyDecision>;
   
   Connections: grpc.handleUnaryCall<_tether_admin_v1_ConnectionsRequest__Output, _tether_admin_v1_ConnectionsResponse>;
   
   Events: grpc.handleServerStreamingCall<_tether_admin_v1_EventsRequest__Output, _tether_admin_v1_PolicyEvent>;
+  
+  ListProcesses: grpc.handleUnaryCall<_tether_admin_v1_ListProcessesRequest__Output, _tether_admin_v1_ListProcessesResponse>;
+  
+  MatchEntries: grpc.handleUnaryCall<_tether_admin_v1_MatchEntriesRequest__Output, _tether_admin_v1_EntryMatch>;
+  
+  RotateCa: grpc.handleUnaryCall<_tether_admin_v1_RotateCaRequest__Output, _tether_admin_v1_CaRotation>;
+  
+  Status: grpc.handleUnaryCall<_tether_admin_v1_StatusRequest__Output, _tether_admin_v1_AgentStatus>;
   
   SuggestPolicy: grpc.handleUnaryCall<_tether_admin_v1_SuggestPolicyRequest__Output, _tether_admin_v1_SuggestPolicyResponse>;
   
@@ -86,9 +151,14 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
 
 export interface AdminDefinition extends grpc.ServiceDefinition {
   ApplyPolicy: MethodDefinition<_tether_admin_v1_ApplyPolicyRequest, _tether_admin_v1_PolicyApplied, _tether_admin_v1_ApplyPolicyRequest__Output, _tether_admin_v1_PolicyApplied__Output>
+  CaStatus: MethodDefinition<_tether_admin_v1_CaStatusRequest, _tether_admin_v1_CaState, _tether_admin_v1_CaStatusRequest__Output, _tether_admin_v1_CaState__Output>
   CheckPolicy: MethodDefinition<_tether_admin_v1_PolicyCheckRequest, _tether_admin_v1_PolicyDecision, _tether_admin_v1_PolicyCheckRequest__Output, _tether_admin_v1_PolicyDecision__Output>
   Connections: MethodDefinition<_tether_admin_v1_ConnectionsRequest, _tether_admin_v1_ConnectionsResponse, _tether_admin_v1_ConnectionsRequest__Output, _tether_admin_v1_ConnectionsResponse__Output>
   Events: MethodDefinition<_tether_admin_v1_EventsRequest, _tether_admin_v1_PolicyEvent, _tether_admin_v1_EventsRequest__Output, _tether_admin_v1_PolicyEvent__Output>
+  ListProcesses: MethodDefinition<_tether_admin_v1_ListProcessesRequest, _tether_admin_v1_ListProcessesResponse, _tether_admin_v1_ListProcessesRequest__Output, _tether_admin_v1_ListProcessesResponse__Output>
+  MatchEntries: MethodDefinition<_tether_admin_v1_MatchEntriesRequest, _tether_admin_v1_EntryMatch, _tether_admin_v1_MatchEntriesRequest__Output, _tether_admin_v1_EntryMatch__Output>
+  RotateCa: MethodDefinition<_tether_admin_v1_RotateCaRequest, _tether_admin_v1_CaRotation, _tether_admin_v1_RotateCaRequest__Output, _tether_admin_v1_CaRotation__Output>
+  Status: MethodDefinition<_tether_admin_v1_StatusRequest, _tether_admin_v1_AgentStatus, _tether_admin_v1_StatusRequest__Output, _tether_admin_v1_AgentStatus__Output>
   SuggestPolicy: MethodDefinition<_tether_admin_v1_SuggestPolicyRequest, _tether_admin_v1_SuggestPolicyResponse, _tether_admin_v1_SuggestPolicyRequest__Output, _tether_admin_v1_SuggestPolicyResponse__Output>
   UnusedRules: MethodDefinition<_tether_admin_v1_UnusedRulesRequest, _tether_admin_v1_UnusedRulesResponse, _tether_admin_v1_UnusedRulesRequest__Output, _tether_admin_v1_UnusedRulesResponse__Output>
 }
