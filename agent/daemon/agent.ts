@@ -58,7 +58,11 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
         if (reason === 'drops') log.warn({ component: 'attest', processes }, 'kernel events were lost: process table rebuilt from /proc');
       },
     });
+    // The /proc scan is one synchronous step that takes seconds on a busy host: say so on a terminal.
+    const startedAt = Date.now();
+    if (process.stderr.isTTY) process.stderr.write('tether agent: scanning /proc for running processes...');
     host.tracker.start();
+    if (process.stderr.isTTY) process.stderr.write(` ${host.tracker.stats().processes} processes in ${Date.now() - startedAt} ms\n`);
     return host;
   }, (host) => host.tracker.stop());
   const ca = await life.start('CA', () => LocalAuthority.open({

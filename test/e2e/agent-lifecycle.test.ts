@@ -76,4 +76,22 @@ describe('tether agent run: its parent and SIGHUP', () => {
     const r = spawnSync(process.execPath, [TETHER_BIN, 'api', 'fetch', 'bundle', '--socket', a.socket], { encoding: 'utf8' });
     expect(r.stderr).toContain('PERMISSION_DENIED: no identity issued');
   });
+
+  it('says how the /proc scan went on a terminal, and nothing of it when stderr is not one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tether-life-tty-'));
+    const pinDir = `/sys/fs/bpf/tether-test-life-tty-${process.pid}`;
+    dirs.push({ dir, pinDir });
+    const cmd = [process.execPath, TETHER_BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
+      '--socket', join(dir, 'agent.sock'), '--admin-socket', join(dir, 'admin.sock'), '--pin-dir', pinDir, '--metrics-addr', 'off',
+      '--log-level', 'error'].map((a) => `'${a}'`).join(' ');
+    // script(1) gives the agent a terminal; its output is the terminal's
+    const tty = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    pids.push(tty.pid as number);
+    let out = '';
+    tty.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    await waitFor('the scan line', () => /scanning \/proc for running processes\.\.\. \d+ processes in \d+ ms/.test(out) || undefined, 30_000);
+    const plain = underWrapper();
+    await waitFor('the agent to start', () => plain.stderr().includes('"msg":"agent started"') || undefined, 30_000);
+    expect(plain.stderr()).not.toContain('scanning /proc');
+  });
 });
