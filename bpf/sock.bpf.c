@@ -4,7 +4,9 @@
  * before its first instruction, and across agent restarts. cgroup/bind4,6 record which identity
  * listens on a port; cgroup/connect4,6 allow a local destination by (caller, listener, port) and
  * any other by (caller, port, remote CIDR), in the policy generation in force, counting flows and
- * reporting every deny; sockops reports each identified connection's open and close for both ends.
+ * reporting every deny, then redirect an allowed connect to a meshed remote to the agent's tunnel
+ * listener; sockops reports each identified connection's open and close for both ends and hands a
+ * redirected connection's origin to the agent.
  * Attached at the agent's --cgroup (never the v2 root in tests), the hooks act only on that
  * subtree; with no policy they allow all. Helpers: lib/sock_*.h. */
 #include "vmlinux.h"
@@ -39,6 +41,7 @@ static __always_inline void submit_sock_event(void *e)
 #include "lib/sock_addr.h"
 #include "lib/sock_decide.h"
 #include "lib/sock_conn.h"
+#include "lib/sock_mesh.h"
 
 /* Identity from the moment of exec, before the new program runs a single instruction: the
  * executable's file (and the effective uid, when the entry names one) decides it, else the
@@ -119,14 +122,17 @@ int handle_bind6(struct bpf_sock_addr *ctx)
 	return record_listener(ctx);
 }
 
-/* Returning 0 makes connect() fail with EPERM. */
+/* Returning 0 makes connect() fail with EPERM. Policy decides first: the mesh only redirects
+ * what the caller may reach. */
 SEC("cgroup/connect4")
 int handle_connect4(struct bpf_sock_addr *ctx)
 {
 	struct ip_addr ip;
 
 	ip_from_v4(&ip, ctx->user_ip4);
-	return decide_connect(ctx, &ip) != TETHER_VERDICT_DENY;
+	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY)
+		return 0;
+	return mesh_redirect(ctx, &ip, 0) != MESH_FAILED;
 }
 
 SEC("cgroup/connect6")
@@ -135,11 +141,14 @@ int handle_connect6(struct bpf_sock_addr *ctx)
 	struct ip_addr ip;
 
 	ip_from_v6(&ip, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]);
-	return decide_connect(ctx, &ip) != TETHER_VERDICT_DENY;
+	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY)
+		return 0;
+	return mesh_redirect(ctx, &ip, 1) != MESH_FAILED;
 }
 
 /* Connections of identified sockets only: the client's storage (written by connect) or an
- * identified listener (or client) on the server's side; others cost a lookup or two. */
+ * identified listener (or client) on the server's side; others cost a lookup or two. First, a
+ * redirected client's origin goes to mesh_origins (identified or not), and leaves at its close. */
 SEC("sockops")
 int handle_sockops(struct bpf_sock_ops *skops)
 {
@@ -150,6 +159,10 @@ int handle_sockops(struct bpf_sock_ops *skops)
 
 	if (!sk || !conn_op(skops) || !conn_read(skops, &c))
 		return 1;
+	if (op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		mesh_established(skops, &c);
+	else if (op == BPF_SOCK_OPS_STATE_CB)
+		mesh_closed(skops, &c);
 	if (op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
 		ids = server_ids(sk, &c);
 	else

@@ -134,6 +134,8 @@ export function objPin(fd: number, path: string): void;
 export function mapInfoByFd(fd: number): MapInfo & { readonly id: number };
 /** bpf_map_lookup_elem; null when the key is absent. `valueSize` is the whole value (per-CPU: rounded size × possible CPUs). */
 export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
+/** bpf_map_lookup_and_delete_elem (hash maps): the value, or null when the key was absent. */
+export function mapLookupAndDelete(fd: number, key: Buffer, valueSize: number): Buffer | null;
 /** bpf_map_update_elem with BPF_ANY (0), BPF_NOEXIST (1) or BPF_EXIST (2). */
 export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
 /** bpf_map_delete_elem; false when the key was absent. */

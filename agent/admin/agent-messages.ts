@@ -116,7 +116,7 @@ export function readMatch(m: EntryMatch__Output): EntryMatch {
 
 export function caStateMessage(s: CaStatus): CaState {
   return {
-    trust_domain: s.trustDomain,
+    trust_domain: s.trustDomain, mode: s.mode, upstream: s.upstream === undefined ? null : certificateMessage(s.upstream),
     x509: s.x509.map((a): X509Authority => ({
       id: a.id, key_type: a.keyType, not_before: a.notBefore.toISOString(), not_after: a.notAfter.toISOString(),
       root: certificateMessage(a.root), intermediate: a.intermediate === undefined ? null : certificateMessage(a.intermediate),
@@ -131,7 +131,12 @@ export function caStateMessage(s: CaStatus): CaState {
 
 /** The CaStatus again, field for field as ca/ makes it (absent optionals stay absent), so `tether ca show -o json` prints what it printed before the admin API carried it. */
 export function readCaState(m: CaState__Output): CaStatus {
-  return { trustDomain: m.trust_domain, x509: m.x509.map(readAuthority), jwt: m.jwt.map(readJwtKey) };
+  if (m.mode !== 'local' && m.mode !== 'upstream') throw badResponse(`CaState.mode is ${JSON.stringify(m.mode)}`);
+  return {
+    trustDomain: m.trust_domain, mode: m.mode,
+    upstream: m.mode === 'upstream' ? readCertificate(m.upstream, 'CaState.upstream') : undefined,
+    x509: m.x509.map(readAuthority), jwt: m.jwt.map(readJwtKey),
+  };
 }
 
 function readAuthority(m: X509Authority__Output): X509AuthorityStatus {
@@ -157,12 +162,14 @@ function readJwtKey(m: JwtKey__Output): JwtKeyStatus {
 }
 
 function certificateMessage(c: CaCertificateStatus): CaCertificate {
-  return { subject: c.subject, fingerprint_sha256: c.fingerprintSha256, serial_hex: c.serialHex };
+  return { subject: c.subject, fingerprint_sha256: c.fingerprintSha256, serial_hex: c.serialHex, not_after: c.notAfter.toISOString() };
 }
 
 function readCertificate(m: CaCertificate__Output | null, field: string): CaCertificateStatus {
   if (m === null) throw badResponse(`${field} is missing`);
-  return { subject: m.subject, fingerprintSha256: m.fingerprint_sha256, serialHex: m.serial_hex };
+  return {
+    subject: m.subject, fingerprintSha256: m.fingerprint_sha256, serialHex: m.serial_hex, notAfter: date(m.not_after, `${field}.not_after`),
+  };
 }
 
 function lifecycleMessage(l: Lifecycle): SlotLifecycle {

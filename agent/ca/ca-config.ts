@@ -1,6 +1,7 @@
 import type { TrustDomain } from '../spiffe/index.js';
 import { CaError } from './errors.js';
 import { DEFAULT_CA_KEY_TYPE, parseCaKeyType, type CaKeyType } from './key-type.js';
+import type { UpstreamAuthority, UpstreamFiles } from './upstream.js';
 
 /** The two log levels the authority uses; a pino child logger fits. Keys are never logged. */
 export interface CaLog {
@@ -19,6 +20,11 @@ export interface LocalAuthorityOptions {
   readonly jwtKeyTtlSeconds?: number;
   /** Sign SVIDs with a per-agent intermediate under each root (pathLen 0). */
   readonly intermediate?: boolean;
+  /**
+   * A shared root (SPIRE's disk UpstreamAuthority): each agent mints its own intermediate under it
+   * at start and on rotation, and its X.509 bundle is that root alone. Implies `intermediate`.
+   */
+  readonly upstream?: UpstreamFiles;
   readonly now: () => Date;
   readonly log?: CaLog;
 }
@@ -28,6 +34,8 @@ export interface CaConfig {
   readonly caTtlSeconds: number;
   readonly jwtKeyTtlSeconds: number;
   readonly intermediate: boolean;
+  /** Loaded by LocalAuthority.open from `options.upstream`. */
+  readonly upstream: UpstreamAuthority | undefined;
 }
 
 /** SPIRE's defaults (SPIFFE.md b.3): CA 24 h, X509-SVID 1 h, JWT-SVID 5 min. */
@@ -42,7 +50,7 @@ export function resolveCaConfig(options: LocalAuthorityOptions): CaConfig {
   checkTtl('jwtKeyTtlSeconds', jwtKeyTtlSeconds);
   return {
     keyType: parseCaKeyType(options.keyType ?? DEFAULT_CA_KEY_TYPE),
-    caTtlSeconds, jwtKeyTtlSeconds, intermediate: options.intermediate ?? false,
+    caTtlSeconds, jwtKeyTtlSeconds, intermediate: options.intermediate ?? false, upstream: undefined,
   };
 }
 

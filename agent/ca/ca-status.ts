@@ -9,6 +9,7 @@ export interface CaCertificateStatus {
   /** As `openssl x509 -fingerprint -sha256` prints it: upper-case hex pairs joined by ':'. */
   readonly fingerprintSha256: string;
   readonly serialHex: string;
+  readonly notAfter: Date;
 }
 
 export interface X509AuthorityStatus {
@@ -35,15 +36,30 @@ export interface JwtKeyStatus {
   readonly retireAt: Date | undefined;
 }
 
+/**
+ * Where the X.509 authority comes from: `local`, a root of this agent's own (its bundle is its
+ * own), or `upstream`, the shared `ca.upstream` root (its bundle is that root; this agent signs
+ * with its own intermediate under it).
+ */
+export type CaMode = 'local' | 'upstream';
+
 /** What `tether ca show` prints: no key material, ever. */
 export interface CaStatus {
   readonly trustDomain: string;
+  readonly mode: CaMode;
+  /** The upstream root, in upstream mode (each slot's intermediate has its own expiry). */
+  readonly upstream: CaCertificateStatus | undefined;
   readonly x509: readonly X509AuthorityStatus[];
   readonly jwt: readonly JwtKeyStatus[];
 }
 
 export function describeCaState(trustDomain: string, state: CaState): CaStatus {
-  return { trustDomain, x509: state.x509.map(describeX509), jwt: state.jwt.map(describeJwt) };
+  const current = state.x509.find((a) => a.lifecycle.state === 'active') ?? state.x509.find((a) => a.lifecycle.state === 'prepared');
+  const upstream = current?.upstream === true ? describeCertificate(current.root.cert) : undefined;
+  return {
+    trustDomain, mode: upstream === undefined ? 'local' : 'upstream', upstream,
+    x509: state.x509.map(describeX509), jwt: state.jwt.map(describeJwt),
+  };
 }
 
 function describeX509(a: X509Authority): X509AuthorityStatus {
@@ -63,5 +79,8 @@ function describeJwt(k: JwtKey): JwtKeyStatus {
 }
 
 function describeCertificate(cert: X509Certificate): CaCertificateStatus {
-  return { subject: cert.subject.split('\n').join(', '), fingerprintSha256: cert.fingerprint256, serialHex: cert.serialNumber };
+  return {
+    subject: cert.subject.split('\n').join(', '), fingerprintSha256: cert.fingerprint256, serialHex: cert.serialNumber,
+    notAfter: new Date(cert.validTo),
+  };
 }

@@ -104,7 +104,7 @@ export class CaStore {
     const jwt = await Promise.all(manifest.jwt.map((entry) => loadJwtKey(this.dir, entry)));
     const known = new Set([
       MANIFEST,
-      ...x509.flatMap((a) => slotFileNames('x509', a.id, a.intermediate !== undefined)),
+      ...x509.flatMap((a) => slotFileNames('x509', a.id, a.intermediate !== undefined, a.upstream)),
       ...jwt.flatMap((k) => slotFileNames('jwt', k.id, false)),
     ]);
     const warnings = names.filter((n) => !known.has(n))

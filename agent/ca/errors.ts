@@ -16,6 +16,7 @@ export type CaErrorCode =
   | 'BAD_TTL' // a TTL that is not a positive whole number of seconds
   | 'ROTATION' // a rotation step asked for out of order (nothing prepared, nothing to retire ...)
   | 'MINT_FAILED' // signing or encoding an SVID failed
+  | 'UPSTREAM' // ca.upstream's certificate or key cannot be used (missing, not a CA, not its key, expired, another trust domain)
   | 'CLOSED'; // the authority was closed
 
 export class CaError extends Error {

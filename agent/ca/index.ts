@@ -1,6 +1,7 @@
 /**
  * ca/: the signing authority. Keys on disk under `<stateDir>/ca/`, an X.509 root per CA (and a
- * per-agent intermediate when configured), X509-SVID and JWT-SVID minting, rotation with overlap.
+ * per-agent intermediate when configured; or, with `upstream`, a shared root read from files and
+ * this agent's own intermediate under it), X509-SVID and JWT-SVID minting, rotation with overlap.
  * Invariants: every state change is committed to disk (atomic write, checksummed files) before it
  * takes effect in memory; a corrupt or half-written file is reported with CaError CORRUPT_STATE,
  * never replaced; a CA or JWT key stays in the bundle from before it signs until the last
@@ -16,7 +17,8 @@ export {
 export { LocalAuthority, type JwtSvidRequest, type X509SvidRequest } from './local-authority.js';
 export type { CaChange } from './rotator.js';
 export type { MaintenanceReport, RotationReport, SlotKind, SlotRef } from './rotation.js';
-export type { CaCertificateStatus, CaStatus, JwtKeyStatus, X509AuthorityStatus } from './ca-status.js';
+export type { CaCertificateStatus, CaMode, CaStatus, JwtKeyStatus, X509AuthorityStatus } from './ca-status.js';
+export type { UpstreamFiles } from './upstream.js';
 export type { Lifecycle, SlotState } from './lifecycle.js';
 
 // The minting fast path, for callers with their own issuer (benches) and the daemon's sizing.

@@ -55,6 +55,13 @@ export async function generateKeyPair(type: CaKeyType): Promise<webcrypto.Crypto
   return webcrypto.subtle.generateKey(spec.generate, true, usages);
 }
 
+/** A loaded key as the non-extractable WebCrypto signing key @peculiar/x509 signs certificates with. */
+export async function webCryptoSigningKey(key: KeyObject, type: CaKeyType): Promise<webcrypto.CryptoKey> {
+  const spec = SPECS[type].generate;
+  const params = spec.name === 'ECDSA' ? { name: spec.name, namedCurve: spec.namedCurve } : { name: spec.name, hash: spec.hash };
+  return webcrypto.subtle.importKey('pkcs8', key.export({ type: 'pkcs8', format: 'der' }), params, false, ['sign']);
+}
+
 /** The algorithm @peculiar/x509 signs a certificate with, for an issuer key of this type. */
 export function certificateSigningAlgorithm(type: CaKeyType): webcrypto.EcdsaParams | webcrypto.Algorithm {
   return SPECS[type].sign;

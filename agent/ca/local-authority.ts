@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { signJwtSvid, type JwtBundle, type SpiffeId, type TrustDomain, type X509Bundle } from '../spiffe/index.js';
-import { createInitialState, jwtBundleOf, signingAuthorityOf, x509BundleOf, type X509Authority } from './authority.js';
+import { createInitialState, jwtBundleOf, signingAuthorityOf, x509BundleOf, type CaState, type X509Authority } from './authority.js';
 import {
-  DEFAULT_JWT_SVID_TTL_SECONDS, DEFAULT_X509_SVID_TTL_SECONDS, checkTtl, resolveCaConfig, type CaConfig, type LocalAuthorityOptions,
+  DEFAULT_JWT_SVID_TTL_SECONDS, DEFAULT_X509_SVID_TTL_SECONDS, checkTtl, resolveCaConfig, type CaConfig, type CaLog, type LocalAuthorityOptions,
 } from './ca-config.js';
 import { CaStore } from './ca-store.js';
 import { StateLock } from './state-lock.js';
@@ -11,6 +11,7 @@ import { CaError } from './errors.js';
 import { jwtAlgorithm } from './key-type.js';
 import { activeJwt, activeX509, type MaintenanceReport, type RotationReport } from './rotation.js';
 import { Rotator, type CaChange } from './rotator.js';
+import { loadUpstreamAuthority } from './upstream.js';
 import { X509Minter, type MintedX509Svid } from './x509-minter.js';
 
 export interface X509SvidRequest {
@@ -53,7 +54,10 @@ export class LocalAuthority {
    * (CORRUPT_STATE, UNSUPPORTED_STATE, TRUST_DOMAIN_MISMATCH), never replaced.
    */
   static async open(options: LocalAuthorityOptions): Promise<LocalAuthority> {
-    const config = resolveCaConfig(options);
+    const upstream = options.upstream === undefined
+      ? undefined : await loadUpstreamAuthority(options.upstream, options.trustDomain, options.now());
+    for (const warning of upstream?.warnings ?? []) options.log?.warn({ path: upstream?.keyFile }, warning);
+    const config: CaConfig = { ...resolveCaConfig(options), upstream };
     const store = new CaStore(options.stateDir);
     await mkdir(options.stateDir, { recursive: true, mode: 0o711 });
     const lock = StateLock.acquire(options.stateDir);
@@ -70,6 +74,7 @@ export class LocalAuthority {
     const loaded = await store.load(trustDomain);
     for (const warning of loaded?.warnings ?? []) log?.warn({ dir: store.dir }, warning);
     let state = loaded?.state;
+    if (state !== undefined) state = await LocalAuthority.#dropForeignSlots(state, config, store, trustDomain, log);
     if (state === undefined) {
       state = await createInitialState(trustDomain, config, now());
       await store.create(trustDomain, state);
@@ -78,6 +83,31 @@ export class LocalAuthority {
     const authority = new LocalAuthority(trustDomain, now, new Rotator({ trustDomain, store, config, now, log, state }), lock);
     await authority.maintain();
     return authority;
+  }
+
+  /**
+   * X.509 slots of the other mode (local slots under `ca.upstream`, upstream slots without it) or
+   * under another upstream root than the configured one leave the state (committed, then their
+   * files deleted; logged): the bundle is the configured root alone. The next maintain() makes
+   * and activates a new CA at once when none is left active. JWT keys are kept.
+   */
+  static async #dropForeignSlots(
+    state: CaState, config: CaConfig, store: CaStore, trustDomain: TrustDomain, log: CaLog | undefined,
+  ): Promise<CaState> {
+    const { upstream } = config;
+    const ours = (a: X509Authority): boolean => (upstream === undefined ? !a.upstream : a.upstream && a.root.der.equals(upstream.der));
+    const foreign = state.x509.filter((a) => !ours(a));
+    if (foreign.length === 0) return state;
+    const next: CaState = { ...state, x509: state.x509.filter(ours) };
+    store.commit(trustDomain, next);
+    for (const a of foreign) {
+      await store.removeSlot('x509', a.id)
+        .catch((err: unknown) => log?.warn({ err, kind: 'x509', id: a.id }, 'could not delete an old slot\'s files'));
+    }
+    const why = upstream === undefined ? 'made under ca.upstream, which is no longer configured'
+      : `not under the configured upstream root ${upstream.certFile}`;
+    log?.warn({ dir: store.dir, dropped: foreign.map((a) => a.id) }, `X.509 CAs ${why} were removed; a new CA signs from now on`);
+    return next;
   }
 
   /** What `<stateDir>/ca/` holds, read only (nothing created, rotated or rewritten); undefined when there is no CA yet. */

@@ -13,6 +13,8 @@ export interface Manifest {
   readonly trustDomain: string;
   readonly x509: readonly {
     readonly id: string; readonly keyType: CaKeyType; readonly intermediate: boolean; readonly lifecycle: Lifecycle;
+    /** Under the `ca.upstream` root (absent in manifests from before it: false). */
+    readonly upstream: boolean;
   }[];
   readonly jwt: readonly {
     readonly id: string; readonly keyType: CaKeyType; readonly notBefore: Date; readonly notAfter: Date; readonly lifecycle: Lifecycle;
@@ -32,14 +34,16 @@ const keyType = z.enum(CA_KEY_TYPES);
 const schema = z.object({
   version: z.literal(MANIFEST_VERSION),
   trustDomain: z.string().min(1),
-  x509: z.array(z.object({ id: z.string().regex(X509_ID), keyType, intermediate: z.boolean(), lifecycle })),
+  x509: z.array(z.object({ id: z.string().regex(X509_ID), keyType, intermediate: z.boolean(), upstream: z.boolean().default(false), lifecycle })),
   jwt: z.array(z.object({ id: z.string().regex(JWT_KID), keyType, notBefore: time, notAfter: time, lifecycle })),
 });
 
 export function manifestOf(trustDomain: string, state: CaState): Manifest {
   return {
     trustDomain,
-    x509: state.x509.map((a) => ({ id: a.id, keyType: a.keyType, intermediate: a.intermediate !== undefined, lifecycle: a.lifecycle })),
+    x509: state.x509.map((a) => ({
+      id: a.id, keyType: a.keyType, intermediate: a.intermediate !== undefined, upstream: a.upstream, lifecycle: a.lifecycle,
+    })),
     jwt: state.jwt.map((k) => ({ id: k.id, keyType: k.keyType, notBefore: k.notBefore, notAfter: k.notAfter, lifecycle: k.lifecycle })),
   };
 }

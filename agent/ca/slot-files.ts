@@ -2,7 +2,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { publicJwkOf, type JwtKey, type NewSlot, type X509Authority } from './authority.js';
-import type { CaCertificate } from './ca-certificates.js';
+import type { CaCertificate, CaRoot } from './ca-certificates.js';
 import { CaError } from './errors.js';
 import { keyTypeOf, type CaKeyType } from './key-type.js';
 import type { Manifest } from './manifest.js';
@@ -14,11 +14,14 @@ import { isErrno, readStateFile, writeStateFile, type StateFileKind } from './st
  * intermediate must be issued by its root. Any mismatch is CORRUPT_STATE naming the file.
  *   x509-<id>.root.crt (0644), x509-<id>.root.key (0600), x509-<id>.intermediate.{crt,key}
  *   jwt-<kid>.key (0600)
+ * An upstream slot has no root.key: its root.crt is a copy of the shared root's certificate, whose
+ * key stays where `ca.upstream.keyFile` keeps it.
  */
-export function slotFileNames(kind: 'x509' | 'jwt', id: string, intermediate: boolean): string[] {
+export function slotFileNames(kind: 'x509' | 'jwt', id: string, intermediate: boolean, upstream = false): string[] {
   if (kind === 'jwt') return [`jwt-${id}.key`];
-  const parts = intermediate ? ['root', 'intermediate'] : ['root'];
-  return parts.flatMap((p) => [`x509-${id}.${p}.crt`, `x509-${id}.${p}.key`]);
+  const parts = intermediate || upstream ? ['root', 'intermediate'] : ['root'];
+  return parts.flatMap((p) => [`x509-${id}.${p}.crt`, `x509-${id}.${p}.key`])
+    .filter((name) => !(upstream && name === `x509-${id}.root.key`));
 }
 
 export async function writeSlotFiles(dir: string, slot: NewSlot): Promise<void> {
@@ -26,10 +29,11 @@ export async function writeSlotFiles(dir: string, slot: NewSlot): Promise<void> 
     await writeStateFile(join(dir, `jwt-${slot.jwt.id}.key`), pkcs8Pem(slot.jwt.privateKey), { kind: 'jwt-key', mode: 0o600 });
     return;
   }
-  const { id, root, intermediate } = slot.x509;
+  const { id, root, intermediate, upstream } = slot.x509;
   for (const [part, ca] of [['root', root], ['intermediate', intermediate]] as const) {
     if (ca === undefined) continue;
     await writeStateFile(join(dir, `x509-${id}.${part}.crt`), ca.cert.toString(), { kind: 'ca-cert', mode: 0o644 });
+    if (ca.privateKey === undefined || (upstream && part === 'root')) continue; // the upstream root's key is never written here
     await writeStateFile(join(dir, `x509-${id}.${part}.key`), pkcs8Pem(ca.privateKey), { kind: 'ca-key', mode: 0o600 });
   }
 }
@@ -44,15 +48,19 @@ export async function removeSlotFiles(dir: string, kind: 'x509' | 'jwt', id: str
 }
 
 export async function loadX509Authority(dir: string, entry: Manifest['x509'][number]): Promise<X509Authority> {
-  const root = await loadCertificate(dir, `x509-${entry.id}.root`, entry.keyType);
-  const intermediate = entry.intermediate ? await loadCertificate(dir, `x509-${entry.id}.intermediate`, entry.keyType) : undefined;
+  const root: CaRoot = entry.upstream
+    ? await loadCertificateOnly(dir, `x509-${entry.id}.root`)
+    : await loadCertificate(dir, `x509-${entry.id}.root`, entry.keyType);
+  const withIntermediate = entry.intermediate || entry.upstream;
+  const intermediate = withIntermediate ? await loadCertificate(dir, `x509-${entry.id}.intermediate`, entry.keyType) : undefined;
   if (intermediate && !(intermediate.cert.checkIssued(root.cert) && intermediate.cert.verify(root.cert.publicKey))) {
     const path = join(dir, `x509-${entry.id}.intermediate.crt`);
     throw new CaError('CORRUPT_STATE', `${path} was not issued by the root of CA ${entry.id}`, { path });
   }
+  const validity = entry.upstream && intermediate !== undefined ? intermediate.cert : root.cert;
   return {
-    id: entry.id, keyType: entry.keyType, root, intermediate, lifecycle: entry.lifecycle,
-    notBefore: new Date(root.cert.validFrom), notAfter: new Date(root.cert.validTo),
+    id: entry.id, keyType: entry.keyType, root, intermediate, upstream: entry.upstream, lifecycle: entry.lifecycle,
+    notBefore: new Date(validity.validFrom), notAfter: new Date(validity.validTo),
   };
 }
 
@@ -61,16 +69,27 @@ export async function loadJwtKey(dir: string, entry: Manifest['jwt'][number]): P
   return { ...entry, privateKey, publicJwk: publicJwkOf(privateKey) };
 }
 
-async function loadCertificate(dir: string, base: string, keyType: CaKeyType): Promise<CaCertificate> {
+/** An upstream slot's copy of the shared root: a CA certificate, no key. */
+async function loadCertificateOnly(dir: string, base: string): Promise<CaRoot> {
   const certPath = join(dir, `${base}.crt`);
-  const keyPath = join(dir, `${base}.key`);
+  const cert = await readCertificate(certPath);
+  if (!cert.ca) throw new CaError('CORRUPT_STATE', `${certPath} is not a CA certificate`, { path: certPath });
+  return { der: cert.raw, cert, privateKey: undefined };
+}
+
+async function readCertificate(certPath: string): Promise<X509Certificate> {
   const pem = await requireFile(certPath, 'ca-cert');
-  let cert: X509Certificate;
   try {
-    cert = new X509Certificate(pem);
+    return new X509Certificate(pem);
   } catch (err) {
     throw new CaError('CORRUPT_STATE', `${certPath} does not hold an X.509 certificate`, { cause: err, path: certPath });
   }
+}
+
+async function loadCertificate(dir: string, base: string, keyType: CaKeyType): Promise<CaCertificate> {
+  const certPath = join(dir, `${base}.crt`);
+  const keyPath = join(dir, `${base}.key`);
+  const cert = await readCertificate(certPath);
   const privateKey = await loadKey(keyPath, 'ca-key', keyType);
   if (!cert.ca || !cert.checkPrivateKey(privateKey)) {
     throw new CaError('CORRUPT_STATE', `${keyPath} is not the key of the CA certificate ${certPath}`, { path: keyPath });

@@ -69,6 +69,7 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
     stateDir: config.stateDir, trustDomain, keyType: config.ca.keyType, caTtlSeconds: config.ca.caTtlSeconds,
     intermediate: config.ca.intermediate, now, log: log.child({ component: 'ca' }),
     ...(config.ca.jwtKeyTtlSeconds === undefined ? {} : { jwtKeyTtlSeconds: config.ca.jwtKeyTtlSeconds }),
+    ...(config.ca.upstream === undefined ? {} : { upstream: config.ca.upstream }),
   }), (authority) => authority.close());
   await life.start('CA rotation', () => setInterval(() => {
     ca.maintain().catch((err: unknown) => log.error({ component: 'ca', err }, 'CA rotation step failed; will retry'));
@@ -136,9 +137,10 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   // Started last, so stopped first: /readyz answers 503 while the rest drains.
   await life.start('readiness', () => readiness, (r) => r.stopping());
 
-  const active = ca.status().x509.find((a) => a.state === 'active');
+  const caStatus = ca.status();
+  const active = caStatus.x509.find((a) => a.state === 'active');
   process.stdout.write(`tether agent: serving the Workload API on ${socket} (SPIFFE_ENDPOINT_SOCKET=unix://${socket}); `
-    + `trust domain ${trustDomain.name}, CA ${active?.id ?? '-'}, ${entries.current().length} entries from ${entriesPath}, `
+    + `trust domain ${trustDomain.name}, CA ${active?.id ?? '-'} (${caStatus.mode}), ${entries.current().length} entries from ${entriesPath}, `
     + `tracking ${tracker.stats().processes} processes; pins ${config.pinDir}, cgroup ${cgroup}; `
     + `${enforcement === undefined ? 'no policy' : `policy ${config.policy}`}; admin ${adminSocket}; metrics ${metricsServer === undefined ? 'off' : `port ${metricsServer.port}`}\n`);
   log.info({ component: 'daemon', trustDomain: trustDomain.name, socket, entries: entries.current().length, cgroup }, 'agent started');

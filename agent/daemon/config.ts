@@ -33,6 +33,18 @@ const ConfigSchema = z.object({
     jwtKeyTtlSeconds: z.number().int().positive().optional(),
     /** Sign SVIDs with a per-agent intermediate under the root. */
     intermediate: z.boolean().default(false),
+    /**
+     * A shared root for every agent of the trust domain (SPIRE's disk UpstreamAuthority): read at
+     * start, the key never copied into stateDir; each agent signs with its own intermediate under it
+     * (made at start and on rotation, lifetime min(caTtlSeconds, the root's)), and its X.509 bundle
+     * is that root. Absent: the agent's own local root. JWT keys stay per agent either way.
+     */
+    upstream: z.object({
+      /** The root certificate (PEM or DER): self-signed, CA:TRUE, keyCertSign, URI SAN (if any) spiffe://<trustDomain>. */
+      certFile: z.string().min(1),
+      /** Its private key, unencrypted (PEM, or PKCS#8 DER): ec-p256, ec-p384 or rsa-2048. */
+      keyFile: z.string().min(1),
+    }).strict().optional(),
   }).strict().default({ keyType: 'ec-p256', caTtlSeconds: 86_400, intermediate: false }),
   enforce: z.object({
     /** Where cgroup programs attach; default the cgroup v2 mount root (production). */

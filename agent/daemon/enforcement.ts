@@ -1,19 +1,18 @@
-import { renameSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { dirname, join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { AdminError, type AdminBackend, type PolicyApplied, type PolicyCheckRequest, type PolicyStatus } from '../admin/index.js';
+import type { AdminBackend, PolicyStatus } from '../admin/index.js';
 import { CgroupPaths, type ProcessRecord, type ProcessTracker, type SelectorSource } from '../attest/index.js';
 import {
-  EnforceError, IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, SockEventFeed, UserSpaceIdentities, compilePolicy, decide,
-  parseCidr, parsePolicy, readFlows, suggestPolicy, syncLocalAddresses, unusedRules, type Destination, type Policy, type RawSockEvent,
+  IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, SockEventFeed, UserSpaceIdentities, compilePolicy, syncLocalAddresses,
+  type Policy, type RawSockEvent,
 } from '../enforce/index.js';
 import { bootTimeNs, findCgroupV2Mount, Mode, SockEventKind, SockPrograms, SockRole, Verdict, type SockEvent } from '../kernel/index.js';
 import type { FileEntryStore } from '../registry/index.js';
-import { SpiffeError, SpiffeId, type TrustDomain } from '../spiffe/index.js';
+import type { SpiffeId, TrustDomain } from '../spiffe/index.js';
 import type { Logger } from '../telemetry/index.js';
 import type { Config } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
+import { enforcementAdmin, type EnforcementMethod } from './enforcement-admin.js';
 import { registerMapMetrics } from './metrics.js';
 
 /** How often the host's addresses are copied into the kernel (they change with DHCP, pods...). */
@@ -104,32 +103,9 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   const observedSince = new Date().toISOString();
 
   const policy = (): Policy => policies.current() as Policy;
-  const admin: Pick<AdminBackend, EnforcementMethod> = {
-    recentEvents: (limit) => { sock.drainEvents(); return feed.events.recent(limit); },
-    subscribeEvents: (listener) => feed.events.subscribe(listener),
-    connections: () => { sock.drainEvents(); return feed.connections.list(); },
-    checkPolicy: (request) => {
-      const from = parseId(request.from, 'from');
-      return decide(policy(), from, destinationOf(request), request.port);
-    },
-    applyPolicy: async (yamlText): Promise<PolicyApplied> => {
-      try {
-        parsePolicy(yamlText, policyPath, o.trustDomain); // whole, before anything is written
-      } catch (err) {
-        if (err instanceof EnforceError) throw new AdminError('BAD_POLICY', err.message, { cause: err });
-        throw err;
-      }
-      const tmp = join(dirname(policyPath), `.${Date.now()}.policy.tmp`);
-      writeFileSync(tmp, yamlText, { mode: 0o600 });
-      renameSync(tmp, policyPath); // the watched file and the kernel agree: a restart keeps this policy
-      const reloaded = policies.reload();
-      if (!reloaded.ok) throw new AdminError('BAD_POLICY', reloaded.error.message, { cause: reloaded.error });
-      const applied = enforce();
-      return { ...applied, path: policyPath };
-    },
-    suggestPolicy: () => suggestPolicy(readFlows(sock.maps.flows), (n) => numbers.idOf(n), { unidentified: policy().unidentified, observedSince }),
-    unusedRules: () => unusedRules(policy(), readFlows(sock.maps.flows), (n) => numbers.idOf(n)),
-  };
+  const admin = enforcementAdmin({
+    sock, feed, policies, policy, policyPath, trustDomain: o.trustDomain, observedSince, enforce, idOf: (n) => numbers.idOf(n),
+  });
   const status = (): PolicyStatus => {
     const p = inForce?.policy ?? policy();
     return {
@@ -139,14 +115,6 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   };
   return { admin, reloadPolicy: () => { policies.reload(); }, hooks: sock, status };
 
-  function destinationOf(request: PolicyCheckRequest): Destination {
-    if (isIP(request.to) !== 0) {
-      const parsed = parseCidr(request.to);
-      if (!parsed.ok) throw new AdminError('BAD_REQUEST', `to: ${parsed.reason}`);
-      return { kind: 'address', family: parsed.value.family, address: parsed.value.address };
-    }
-    return { kind: 'identity', id: parseId(request.to, 'to') };
-  }
 }
 
 export interface Enforcement {
@@ -159,16 +127,8 @@ export interface Enforcement {
   readonly status: () => PolicyStatus;
 }
 
-export type EnforcementMethod = 'recentEvents' | 'subscribeEvents' | 'connections' | 'checkPolicy' | 'applyPolicy' | 'suggestPolicy' | 'unusedRules';
+export type { EnforcementMethod } from './enforcement-admin.js';
 
-function parseId(text: string, field: string): SpiffeId {
-  try {
-    return SpiffeId.parse(text);
-  } catch (err) {
-    if (err instanceof SpiffeError) throw new AdminError('BAD_REQUEST', `${field}: ${err.message}`);
-    throw err;
-  }
-}
 
 /** Whether a process runs in the enforcement cgroup's subtree (only there do the hooks act). A
  * cgroup too new for the last walk of the tree counts as inside: deciding one process too many

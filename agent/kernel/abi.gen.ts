@@ -18,7 +18,17 @@ export const LAYOUT = {
   tether_sock_event: { size: 104, fields: { ktime_ns: 0, cookie: 8, cgroup_id: 16, kind: 24, tgid: 28, local_id: 32, peer_id: 36, family: 40, local_port: 42, peer_port: 44, verdict: 46, mode: 47, local_addr: 48, peer_addr: 64, comm: 80, role: 96, _pad: 97 } },
   tether_sock_identity: { size: 12, fields: { local_id: 0, peer_id: 4, role: 8, _pad: 9 } },
   tether_conn_key: { size: 40, fields: { client_addr: 0, server_addr: 16, client_port: 32, server_port: 34, family: 36, _pad: 37 } },
+  tether_mesh_cidr_key: { size: 24, fields: { prefixlen: 0, port: 4, family: 6, _pad: 7, addr: 8 } },
+  tether_mesh_config: { size: 8, fields: { tunnel_port: 0, enabled: 2, _pad: 3 } },
+  tether_mesh_origin_key: { size: 20, fields: { addr: 0, port: 16, family: 18, _pad: 19 } },
+  tether_mesh_origin: { size: 56, fields: { cookie: 0, start_ns: 8, cgroup_id: 16, tgid: 24, src_id: 28, port: 32, family: 34, _pad: 35, addr: 40 } },
 } as const;
+
+/** enum tether_mesh_prefix */
+export const MeshPrefix = {
+  FIXED: 32,
+} as const;
+export type MeshPrefix = (typeof MeshPrefix)[keyof typeof MeshPrefix];
 
 /** enum tether_sock_event_kind */
 export const SockEventKind = {
@@ -529,5 +539,108 @@ export function encodeConnKey(value: ConnKey): Buffer {
   buf.writeUInt16LE(value.clientPort, 32);
   buf.writeUInt16LE(value.serverPort, 34);
   buf.writeUInt8(value.family, 36);
+  return buf;
+}
+
+/** struct tether_mesh_cidr_key (24 bytes) */
+export interface MeshCidrKey {
+  readonly prefixlen: number;
+  readonly port: number;
+  readonly family: number;
+  readonly addr: Buffer;
+}
+export function decodeMeshCidrKey(buf: Buffer, offset = 0): MeshCidrKey {
+  if (buf.length < offset + 24) throw new RangeError(`tether_mesh_cidr_key: need 24 bytes at ${offset}, have ${buf.length}`);
+  return {
+    prefixlen: buf.readUInt32LE(offset + 0),
+    port: buf.readUInt16LE(offset + 4),
+    family: buf.readUInt8(offset + 6),
+    addr: Buffer.from(buf.subarray(offset + 8, offset + 8 + 16)),
+  };
+}
+export function encodeMeshCidrKey(value: MeshCidrKey): Buffer {
+  const buf = Buffer.alloc(24);
+  buf.writeUInt32LE(value.prefixlen, 0);
+  buf.writeUInt16LE(value.port, 4);
+  buf.writeUInt8(value.family, 6);
+  value.addr.copy(buf, 8, 0, 16);
+  return buf;
+}
+
+/** struct tether_mesh_config (8 bytes) */
+export interface MeshConfig {
+  readonly tunnelPort: number;
+  readonly enabled: number;
+}
+export function decodeMeshConfig(buf: Buffer, offset = 0): MeshConfig {
+  if (buf.length < offset + 8) throw new RangeError(`tether_mesh_config: need 8 bytes at ${offset}, have ${buf.length}`);
+  return {
+    tunnelPort: buf.readUInt16LE(offset + 0),
+    enabled: buf.readUInt8(offset + 2),
+  };
+}
+export function encodeMeshConfig(value: MeshConfig): Buffer {
+  const buf = Buffer.alloc(8);
+  buf.writeUInt16LE(value.tunnelPort, 0);
+  buf.writeUInt8(value.enabled, 2);
+  return buf;
+}
+
+/** struct tether_mesh_origin_key (20 bytes) */
+export interface MeshOriginKey {
+  readonly addr: Buffer;
+  readonly port: number;
+  readonly family: number;
+}
+export function decodeMeshOriginKey(buf: Buffer, offset = 0): MeshOriginKey {
+  if (buf.length < offset + 20) throw new RangeError(`tether_mesh_origin_key: need 20 bytes at ${offset}, have ${buf.length}`);
+  return {
+    addr: Buffer.from(buf.subarray(offset + 0, offset + 0 + 16)),
+    port: buf.readUInt16LE(offset + 16),
+    family: buf.readUInt8(offset + 18),
+  };
+}
+export function encodeMeshOriginKey(value: MeshOriginKey): Buffer {
+  const buf = Buffer.alloc(20);
+  value.addr.copy(buf, 0, 0, 16);
+  buf.writeUInt16LE(value.port, 16);
+  buf.writeUInt8(value.family, 18);
+  return buf;
+}
+
+/** struct tether_mesh_origin (56 bytes) */
+export interface MeshOrigin {
+  readonly cookie: bigint;
+  readonly startNs: bigint;
+  readonly cgroupId: bigint;
+  readonly tgid: number;
+  readonly srcId: number;
+  readonly port: number;
+  readonly family: number;
+  readonly addr: Buffer;
+}
+export function decodeMeshOrigin(buf: Buffer, offset = 0): MeshOrigin {
+  if (buf.length < offset + 56) throw new RangeError(`tether_mesh_origin: need 56 bytes at ${offset}, have ${buf.length}`);
+  return {
+    cookie: buf.readBigUInt64LE(offset + 0),
+    startNs: buf.readBigUInt64LE(offset + 8),
+    cgroupId: buf.readBigUInt64LE(offset + 16),
+    tgid: buf.readUInt32LE(offset + 24),
+    srcId: buf.readUInt32LE(offset + 28),
+    port: buf.readUInt16LE(offset + 32),
+    family: buf.readUInt8(offset + 34),
+    addr: Buffer.from(buf.subarray(offset + 40, offset + 40 + 16)),
+  };
+}
+export function encodeMeshOrigin(value: MeshOrigin): Buffer {
+  const buf = Buffer.alloc(56);
+  buf.writeBigUInt64LE(value.cookie, 0);
+  buf.writeBigUInt64LE(value.startNs, 8);
+  buf.writeBigUInt64LE(value.cgroupId, 16);
+  buf.writeUInt32LE(value.tgid, 24);
+  buf.writeUInt32LE(value.srcId, 28);
+  buf.writeUInt16LE(value.port, 32);
+  buf.writeUInt8(value.family, 34);
+  value.addr.copy(buf, 40, 0, 16);
   return buf;
 }

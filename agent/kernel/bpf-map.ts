@@ -55,6 +55,12 @@ export class BpfMap<K, V> {
     return raw === null ? undefined : this.#value.decode(raw);
   }
 
+  /** Reads and removes the entry in one call (hash maps): of several readers, one gets it. */
+  take(key: K): V | undefined {
+    const raw = this.#call('lookup and delete', () => native().mapLookupAndDelete(this.#fd, this.#key.encode(key), this.#value.size));
+    return raw === null ? undefined : this.#value.decode(raw);
+  }
+
   update(key: K, value: V, flag: UpdateFlag = 'any'): void {
     this.#call('update', () => native().mapUpdate(this.#fd, this.#key.encode(key), this.#value.encode(value), FLAGS[flag]));
   }

@@ -25,11 +25,13 @@ export {
   FALLBACKS, detectKernelFeatures, probeFentry, probePeerPidfd, type FeatureName, type FeatureOptions, type FeatureState, type KernelFeature, type Probe,
 } from './features.js';
 export { SockPrograms, type SockProgramsOptions } from './sock-programs.js';
-export { cidrKey, type SockMaps } from './sock-maps.js';
+export { cidrKey, meshCidrKey, type SockMaps } from './sock-maps.js';
+export { meshOriginKey, type MeshDestination } from './mesh-origin.js';
 export { native } from './native.js';
 export { bootTimeNs } from './clock.js';
 export { u32, u64, perCpu, structCodec, type Codec } from './codec.js';
 export {
-  LAYOUT, ProcKind, Mode, Unidentified, Verdict, SockEventKind, SockCounter, SockRole, CidrPrefix, type ProcEvent, type PolicyKey, type ProcIdentity,
+  LAYOUT, ProcKind, Mode, Unidentified, Verdict, SockEventKind, SockCounter, SockRole, CidrPrefix, MeshPrefix, type ProcEvent, type PolicyKey, type ProcIdentity,
   type SockConfig, type ExeKey, type AddrKey, type CidrKey, type FlowKey, type FlowStats, type SockEvent, type SockIdentity,
+  type MeshCidrKey, type MeshConfig, type MeshOriginKey, type MeshOrigin,
 } from './abi.gen.js';

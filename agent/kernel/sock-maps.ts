@@ -1,7 +1,8 @@
 import {
-  CidrPrefix, LAYOUT, decodeAddrKey, decodeCidrKey, decodeExeKey, decodeFlowKey, decodeFlowStats, decodePolicyKey, decodeProcIdentity,
-  decodeSockConfig, encodeAddrKey, encodeCidrKey, encodeExeKey, encodeFlowKey, encodeFlowStats, encodePolicyKey,
-  encodeProcIdentity, encodeSockConfig, type AddrKey, type CidrKey, type ExeKey, type FlowKey, type FlowStats, type PolicyKey,
+  CidrPrefix, LAYOUT, MeshPrefix, decodeAddrKey, decodeCidrKey, decodeExeKey, decodeFlowKey, decodeFlowStats, decodePolicyKey, decodeProcIdentity,
+  decodeMeshCidrKey, decodeMeshConfig, decodeMeshOrigin, decodeMeshOriginKey, decodeSockConfig, encodeAddrKey, encodeCidrKey, encodeExeKey, encodeFlowKey, encodeFlowStats, encodePolicyKey,
+  encodeMeshCidrKey, encodeMeshConfig, encodeMeshOrigin, encodeMeshOriginKey, encodeProcIdentity, encodeSockConfig,
+  type AddrKey, type MeshCidrKey, type MeshConfig, type MeshOrigin, type MeshOriginKey, type CidrKey, type ExeKey, type FlowKey, type FlowStats, type PolicyKey,
   type ProcIdentity, type SockConfig,
 } from './abi.gen.js';
 import type { BpfMap } from './bpf-map.js';
@@ -37,6 +38,14 @@ export interface SockMaps {
   readonly flows: BpfMap<FlowKey, FlowStats>;
   /** per-CPU counts by enum tether_sock_counter (events lost: the ring was full). */
   readonly counters: BpfMap<number, bigint[]>;
+  /** LPM trie (port, family, CIDR) → 1: meshed remotes, whose connects go to the tunnel listener;
+   * port 0 = any; prefixlen is 32 + the CIDR's prefix length (meshCidrKey). */
+  readonly meshCidrs: BpfMap<MeshCidrKey, number>;
+  /** index 0: { tunnelPort, enabled }. */
+  readonly meshConfig: BpfMap<number, MeshConfig>;
+  /** a redirected connection's client end (the accepted socket's peer) → its original destination
+   * and caller; taken on accept (SockPrograms.meshOrigin), dropped by the kernel at close. */
+  readonly meshOrigins: BpfMap<MeshOriginKey, MeshOrigin>;
 }
 
 const struct = <K extends keyof typeof LAYOUT, T>(name: K, encode: (v: T) => Buffer, decode: (b: Buffer, o?: number) => T): Codec<T> =>
@@ -57,6 +66,10 @@ export function sockMaps(object: BpfObject): SockMaps {
     verdicts: object.map('verdicts', u32, perCpu(u64, cpus)),
     flows: object.map('flows', struct('tether_flow_key', encodeFlowKey, decodeFlowKey), struct('tether_flow_stats', encodeFlowStats, decodeFlowStats)),
     counters: object.map('sock_counters', u32, perCpu(u64, cpus)),
+    meshCidrs: object.map('mesh_cidrs', struct('tether_mesh_cidr_key', encodeMeshCidrKey, decodeMeshCidrKey), byte),
+    meshConfig: object.map('mesh_config', u32, struct('tether_mesh_config', encodeMeshConfig, decodeMeshConfig)),
+    meshOrigins: object.map('mesh_origins', struct('tether_mesh_origin_key', encodeMeshOriginKey, decodeMeshOriginKey),
+      struct('tether_mesh_origin', encodeMeshOrigin, decodeMeshOrigin)),
   };
 }
 
@@ -74,4 +87,16 @@ export function cidrKey(rule: {
     prefixlen: CidrPrefix.FIXED + rule.prefixLength, src: rule.src, port: rule.port, generation: rule.generation,
     family: rule.family, addr: rule.address,
   };
+}
+
+/** One meshed network of `meshCidrs`: (port, family) whole, then the CIDR's own bits. `address` is
+ * 4 or 16 bytes, network order (host bits are the caller's to clear); port 0 meshes every port. */
+export function meshCidrKey(net: {
+  readonly port: number; readonly family: 4 | 6; readonly address: Buffer; readonly prefixLength: number;
+}): MeshCidrKey {
+  const max = net.family === 4 ? 32 : 128;
+  if (net.address.length !== max / 8 || net.prefixLength < 0 || net.prefixLength > max) {
+    throw new KernelError('MAP', `meshed network: a ${net.address.length}-byte address with prefix ${net.prefixLength} is not IPv${net.family}`);
+  }
+  return { prefixlen: MeshPrefix.FIXED + net.prefixLength, port: net.port, family: net.family, addr: net.address };
 }

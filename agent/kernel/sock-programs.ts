@@ -6,6 +6,7 @@ import { BpfLink } from './bpf-link.js';
 import { BpfObject } from './bpf-object.js';
 import { KernelError } from './errors.js';
 import { LinkSet, type LinkCheck } from './link-set.js';
+import { meshDestination, meshOriginKey, type MeshDestination } from './mesh-origin.js';
 import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -134,6 +135,16 @@ export class SockPrograms {
   /** Events the kernel could not write (the ring was full), over all CPUs, since the maps were pinned. */
   eventsLost(): bigint {
     return (this.maps.counters.lookup(SockCounter.EVENTS_LOST) ?? []).reduce((a, b) => a + b, 0n);
+  }
+
+  /**
+   * Where a connection the kernel redirected to the tunnel listener was going, by the accepted
+   * socket's peer address and port (Node's remoteAddress/remotePort); taken, so a second call gets
+   * undefined. undefined: not redirected by the kernel (or its record evicted): refuse it.
+   */
+  meshOrigin(peerAddress: string, peerPort: number): MeshDestination | undefined {
+    const origin = this.maps.meshOrigins.take(meshOriginKey(peerAddress, peerPort));
+    return origin && meshDestination(origin);
   }
 
   /** Each hook's link as the kernel has it now: attached, and pinned where a restarted agent looks. */

@@ -81,6 +81,7 @@ const CA_STATUS = {
   BAD_TTL: [Status.UNAVAILABLE, 'could not issue an SVID'],
   ROTATION: [Status.UNAVAILABLE, 'could not issue an SVID'],
   MINT_FAILED: [Status.UNAVAILABLE, 'could not issue an SVID'],
+  UPSTREAM: [Status.UNAVAILABLE, 'could not issue an SVID'],
   CLOSED: [Status.UNAVAILABLE, 'could not issue an SVID'],
 } as const satisfies Record<CaErrorCode, Rule>;
 

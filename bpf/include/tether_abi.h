@@ -250,6 +250,57 @@ struct tether_conn_key {
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_conn_key) == 40);
 
+/* A meshed remote network (`mesh_cidrs`, an LPM trie → 1): a connect there is redirected to the
+ * local agent's tunnel listener. prefixlen counts bits after itself: 32 (port, family and _pad
+ * always match whole) plus the CIDR's prefix length. Port 0 meshes every port. A v4-mapped IPv6
+ * destination is family 4. */
+struct tether_mesh_cidr_key {
+	__u32 prefixlen;
+	__u16 port;		/* host order; 0: every port */
+	__u8 family;		/* 4 or 6 */
+	__u8 _pad;
+	__u8 addr[16];		/* network order; IPv4 in addr[0..3] */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_mesh_cidr_key) == 24);
+
+enum tether_mesh_prefix {
+	TETHER_MESH_PREFIX_FIXED = 32,	/* bits of port, family and _pad in every prefixlen */
+};
+
+/* The mesh's runtime settings (`mesh_config`, a one-entry array), switched as a whole. */
+struct tether_mesh_config {
+	__u16 tunnel_port;	/* host order: the agent's listener on 127.0.0.1 and ::1 */
+	__u8 enabled;		/* 0: nothing is redirected */
+	__u8 _pad[5];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_mesh_config) == 8);
+
+/* A redirected connection's client end as the agent's accepted socket sees its peer
+ * (`mesh_origins` key). A v4-mapped address is family 4. */
+struct tether_mesh_origin_key {
+	__u8 addr[16];		/* network order; IPv4 in addr[0..3] */
+	__u16 port;		/* host order */
+	__u8 family;		/* 4 or 6 */
+	__u8 _pad;
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_mesh_origin_key) == 20);
+
+/* Where a redirected connect was going and who made it, recorded by connect4/6 in the caller's
+ * context (`mesh_pending`, by socket cookie), moved by sockops to `mesh_origins` once the
+ * connection is established: what the agent learns on accept, from the kernel alone. */
+struct tether_mesh_origin {
+	__u64 cookie;		/* the client socket's bpf_get_socket_cookie() */
+	__u64 start_ns;		/* the caller's leader start_boottime: with tgid, one process */
+	__u64 cgroup_id;	/* the caller's cgroup v2 id */
+	__u32 tgid;
+	__u32 src_id;		/* the caller's identity; 0: unidentified */
+	__u16 port;		/* original destination port, host order */
+	__u8 family;		/* 4 or 6 (a v4-mapped destination is 4) */
+	__u8 _pad[5];
+	__u8 addr[16];		/* original destination, network order; IPv4 in addr[0..3] */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_mesh_origin) == 56);
+
 /* bpf/proc.bpf.c's load-time settings (.rodata.config, set between open and load). */
 struct tether_proc_config {
 	__u32 wakeup_bytes;	/* wake the consumer once this much is waiting (0: every event) */

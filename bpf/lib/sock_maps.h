@@ -116,4 +116,39 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conn_clients SEC(".maps");
 
+/* The mesh (lib/sock_mesh.h): which remotes are meshed, the switch and tunnel port, and where
+ * each redirected connect was going, by socket until established, then by its client end. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* the kernel refuses an LPM trie without it */
+	__type(key, struct tether_mesh_cidr_key);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_cidrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tether_mesh_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);	/* a connect that never completed is evicted */
+	__uint(max_entries, 65536);
+	__type(key, __u64);			/* socket cookie */
+	__type(value, struct tether_mesh_origin);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);	/* taken by the agent on accept; dropped at close */
+	__uint(max_entries, 65536);
+	__type(key, struct tether_mesh_origin_key);
+	__type(value, struct tether_mesh_origin);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mesh_origins SEC(".maps");
+
 #endif /* TETHER_LIB_SOCK_MAPS_H */

@@ -15,7 +15,8 @@
   /* pin.cc */                                                                               \
   X(objGet) X(objPin)                                                                        \
   /* bpf_map.cc */                                                                           \
-  X(mapInfoByFd) X(mapLookup) X(mapUpdate) X(mapDelete) X(mapNextKey) X(possibleCpus)        \
+  X(mapInfoByFd) X(mapLookup) X(mapLookupAndDelete) X(mapUpdate) X(mapDelete) X(mapNextKey)  \
+  X(possibleCpus)                                                                            \
   /* bpf_map_batch.cc */                                                                     \
   X(mapLookupBatch) X(mapUpdateBatch) X(mapDeleteBatch)                                      \
   /* ringbuf.cc */                                                                           \

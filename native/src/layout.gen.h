@@ -16,4 +16,8 @@
   S(tether_flow_stats, F(count) F(last_ns) F(verdict) F(_pad)) \
   S(tether_sock_event, F(ktime_ns) F(cookie) F(cgroup_id) F(kind) F(tgid) F(local_id) F(peer_id) F(family) F(local_port) F(peer_port) F(verdict) F(mode) F(local_addr) F(peer_addr) F(comm) F(role) F(_pad)) \
   S(tether_sock_identity, F(local_id) F(peer_id) F(role) F(_pad)) \
-  S(tether_conn_key, F(client_addr) F(server_addr) F(client_port) F(server_port) F(family) F(_pad))
+  S(tether_conn_key, F(client_addr) F(server_addr) F(client_port) F(server_port) F(family) F(_pad)) \
+  S(tether_mesh_cidr_key, F(prefixlen) F(port) F(family) F(_pad) F(addr)) \
+  S(tether_mesh_config, F(tunnel_port) F(enabled) F(_pad)) \
+  S(tether_mesh_origin_key, F(addr) F(port) F(family) F(_pad)) \
+  S(tether_mesh_origin, F(cookie) F(start_ns) F(cgroup_id) F(tgid) F(src_id) F(port) F(family) F(_pad) F(addr))

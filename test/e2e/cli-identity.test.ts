@@ -113,20 +113,21 @@ describe('tether ca show and rotate (the running agent\'s CA)', () => {
   beforeAll(async () => { agent = await AgentProcess.start('entries: []\n'); });
   afterAll(async () => { await agent.stop(); });
 
-  interface CaJson { trustDomain: string; x509: Array<{ id: string; state: string; notAfter: string; lifecycle: { state: string } }>; jwt: Array<{ kid: string; state: string; alg: string }> }
+  interface CaJson { trustDomain: string; mode: string; x509: Array<{ id: string; state: string; notAfter: string; lifecycle: { state: string } }>; jwt: Array<{ kid: string; state: string; alg: string }> }
 
   it('shows the CA the agent created, as JSON and as tables', () => {
     const show = agent.cli(['ca', 'show', '--output', 'json']);
     expect(show.status, show.stderr).toBe(0);
     const status = JSON.parse(show.stdout) as CaJson;
     expect(status.trustDomain).toBe('example.org');
+    expect(status.mode).toBe('local');
     expect(status.x509.filter((a) => a.state === 'active')).toHaveLength(1);
     expect(status.x509[0]?.lifecycle.state).toBe(status.x509[0]?.state);
     expect(Date.parse(status.x509[0]?.notAfter ?? '')).toBeGreaterThan(Date.now());
     expect(status.jwt[0]).toMatchObject({ state: 'active', alg: 'ES256' });
     const table = agent.cli(['ca', 'show']);
     expect(table.status, table.stderr).toBe(0);
-    expect(table.stdout).toMatch(/^Trust domain: example\.org\n\nX\.509 CAs:\nID\s+STATE\s+KEYTYPE\s+NOTAFTER\s+RETIREAT\s+ROOT\s+INTERMEDIATE\n/);
+    expect(table.stdout).toMatch(/^Trust domain: example\.org\nMode: +local .*\n\nX\.509 CAs:\nID\s+STATE\s+KEYTYPE\s+NOTAFTER\s+RETIREAT\s+ROOT\s+INTERMEDIATE\n/);
     expect(table.stdout).toContain('\nJWT keys:\nKID');
   });
 

@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, TETHER_BIN } from '../support/agent-process.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // The real agent with a policy, enforcing on a child cgroup (never the v2 root): curl (identity
 // client) to python's http.server (identity server), by a rule, without it, after kill -9.
 const PY = realpathSync('/usr/bin/python3');
 const CURL = realpathSync('/usr/bin/curl');
-const PORT = 22000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 const policyWith = (rules: string): string => `mode: enforce\nunidentified: allow\nrules:${rules}\n`;
 const ALLOW = `

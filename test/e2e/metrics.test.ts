@@ -7,13 +7,14 @@ import { WorkloadClient } from '../../agent/workload/index.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // The real agent's /metrics, /healthz and /readyz: Prometheus text that parses line by line,
 // counters that move when a real client fetches an SVID, and a denied connect counted by mode.
 const NODE = realpathSync(process.execPath);
 const PY = realpathSync('/usr/bin/python3');
 const CURL = realpathSync('/usr/bin/curl');
-const PORT = 42000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 interface Sample {
   readonly name: string;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../support/agent-process.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // The real agent on a child cgroup (never the v2 root): an audit run with curl → python's
 // http.server and redis-cli → redis-server, `tether events`/`conns`, a policy suggested from what
@@ -21,8 +22,8 @@ const REDIS_SERVER = realpathSync('/usr/bin/redis-server');
 const REDIS_CLI = realpathSync('/usr/bin/redis-cli');
 const BASH = realpathSync('/bin/bash');
 const BASH_SHA256 = createHash('sha256').update(readFileSync(BASH)).digest('hex');
-const HTTP_PORT = 24000 + (process.pid % 15000);
-const REDIS_PORT = HTTP_PORT + 1;
+const HTTP_PORT = freePortSync();
+const REDIS_PORT = freePortSync();
 const ID = (name: string): string => `spiffe://example.org/${name}`;
 
 interface EventJson { verdict: string; mode: string; from: string | null; to: string | null; destination: string; comm: string }

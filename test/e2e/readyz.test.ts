@@ -6,13 +6,14 @@ import { BpfLink } from '../../agent/kernel/index.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // The real agent enforcing on a child cgroup (never the v2 root), with its kernel health checked
 // every 300 ms: a hook detached behind its back (as `tether uninstall` or `bpftool link detach`
 // does it) turns /readyz to 503 naming the check and the program; the agent re-attaches it and
 // /readyz is 200 again, with the deny back in force.
 const PY = realpathSync('/usr/bin/python3');
-const PORT = 46000 + (process.pid % 15000);
+const PORT = freePortSync();
 const INTERVAL_MS = 300;
 
 interface ReadyAnswer {

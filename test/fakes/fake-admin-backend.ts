@@ -45,11 +45,12 @@ export function processes(): ProcessInfo[] {
 
 /** A CA in every state: a retiring and a retired root, the active one with an intermediate, a prepared one; JWT keys alike. */
 export function caStatus(): CaStatus {
-  const cert = (n: number): { subject: string; fingerprintSha256: string; serialHex: string } => ({
+  const cert = (n: number): { subject: string; fingerprintSha256: string; serialHex: string; notAfter: Date } => ({
     subject: `O=Tether, CN=tether CA ${n}`, fingerprintSha256: `${String(n).repeat(2)}:AB:CD:EF:01:23:45:67`, serialHex: `0${n}AB`,
+    notAfter: at(86_400 + n),
   });
   return {
-    trustDomain: 'example.org',
+    trustDomain: 'example.org', mode: 'local', upstream: undefined,
     x509: [
       {
         id: 'aa01', state: 'retired', keyType: 'ec-p256', notBefore: at(0), notAfter: at(86_400), root: cert(1), intermediate: undefined,

@@ -6,6 +6,7 @@ import { PolicySwitch } from '../../agent/enforce/index.js';
 import { SockPrograms, ensureBpffs, uninstall } from '../../agent/kernel/index.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // Identity in the kernel from the moment of exec: exe_identity names an executable (and uid);
 // the exec tracepoint gives each process that runs it its identity before its first instruction,
@@ -14,7 +15,7 @@ const PIN_DIR = `/sys/fs/bpf/tether-test-execid-${process.pid}`;
 const PY = realpathSync('/usr/bin/python3');
 const SERVER = 401;
 const CLIENT = 402;
-const PORT = 21000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 function exeKey(path: string, uid: number): { ino: bigint; dev: number; uid: number } {
   const st = statSync(path, { bigint: true });

@@ -8,12 +8,13 @@ import {
 import { openFds } from '../support/fd-count.js';
 import { openSockRig, type SockRig } from '../support/sock-workload.js';
 import { waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // Links detached or unpinned behind the owner's back (what `tether uninstall` or `bpftool link
 // detach` does to a running agent): check() names them, repair() puts them back. The hooks sit on
 // a child cgroup with their own pin dir; an unidentified connect there is denied while they hold.
 const PIN_DIR = `/sys/fs/bpf/tether-test-health-${process.pid}`;
-const PORT = 26000 + (process.pid % 20000);
+const PORT = freePortSync();
 const SERVER = 901;
 
 /** What `tether uninstall` does to one link: open its pin, BPF_LINK_DETACH, close. */
@@ -140,11 +141,11 @@ describe('SockPrograms: links detached behind its back are found and repaired', 
 
   it('after `tether uninstall` under it: re-attaches every hook, re-pins links and maps; the next owner adopts them', async () => {
     const removed = uninstall(PIN_DIR);
-    expect(removed).toHaveLength(22);
+    expect(removed).toHaveLength(26);
     expect(failing()).toHaveLength(8); // cgroup hooks detached; the tracepoints (no detach) lost their pins
     expect(await denied()).toBe('ok');
     const repaired = sock.repair();
-    expect(repaired.filter((r) => r.startsWith('map pinned again'))).toHaveLength(14);
+    expect(repaired.filter((r) => r.startsWith('map pinned again'))).toHaveLength(18);
     expect(repaired.filter((r) => r.includes(': re-attached, pinned at'))).toHaveLength(5);
     expect(repaired.filter((r) => r.includes(': pinned again at'))).toHaveLength(3);
     expect(readdirSync(PIN_DIR).sort()).toEqual(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort());

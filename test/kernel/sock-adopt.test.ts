@@ -82,7 +82,8 @@ except PermissionError: print("EPERM")`], 'pipe');
     const removed = uninstall(PIN_DIR);
     expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual([
       'cgroup_identity', 'cidr_policy', 'conn_clients', 'exe_identity', 'flows', 'link_bind4', 'link_bind6', 'link_connect4', 'link_connect6',
-      'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'link_sockops', 'listeners', 'local_addrs', 'policy',
+      'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'link_sockops', 'listeners', 'local_addrs',
+      'mesh_cidrs', 'mesh_config', 'mesh_origins', 'mesh_pending', 'policy',
       'proc_identity', 'sock_config', 'sock_counters', 'sock_events', 'sock_ids', 'verdicts',
     ]);
     expect(await connect()).toBe('ok');

@@ -5,13 +5,14 @@ import {
 import { CONNECT_PY, openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // The sock_events ring: a verdict event for every deny and would-deny (never for an allow), and
 // sockops' open and close of each identified connection, one per side, joined by socket cookie.
 const PIN_DIR = `/sys/fs/bpf/tether-test-events-${process.pid}`;
 const A = 601;
 const B = 602;
-const PORT = 23000 + (process.pid % 20000);
+const PORT = freePortSync();
 const LOOPBACK = { 4: Buffer.from([127, 0, 0, 1, ...Array(12).fill(0)]), 6: Buffer.from([...Array(15).fill(0), 1]) };
 
 describe('sock events: verdicts and connections', () => {

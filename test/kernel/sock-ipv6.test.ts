@@ -2,13 +2,14 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Mode, SockPrograms, Unidentified, Verdict, cidrKey } from '../../agent/kernel/index.js';
 import { openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
+import { freePortSync } from '../support/free-port.js';
 
 // cgroup/bind6 and connect6 on a child cgroup: a dual-stack python server of identity B, python
 // clients of identity A over [::1], and a v4-mapped destination decided as the IPv4 it is.
 const PIN_DIR = `/sys/fs/bpf/tether-test-ipv6-${process.pid}`;
 const A = 401;
 const B = 402;
-const PORT = 21000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 describe('cgroup/connect6 and bind6', () => {
   let rig: SockRig;

@@ -5,13 +5,14 @@ import { SockPrograms, ensureBpffs, uninstall } from '../../agent/kernel/index.j
 import { execRecord } from '../support/exec-record.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { exited, waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // cgroup/bind4 records which identity listens on a port: a real python server in a child cgroup,
 // given identity B, binds; a python client of identity A connects by the rule A→B.
 const PIN_DIR = `/sys/fs/bpf/tether-test-listen-${process.pid}`;
 const A = 301;
 const B = 302;
-const PORT = 20000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 describe('cgroup/bind4: listener identities', () => {
   let cg: TestCgroup;

@@ -6,13 +6,14 @@ import {
 } from '../../agent/kernel/index.js';
 import { CONNECT_PY, openSockRig, type SockRig, type SockWorkloads } from '../support/sock-workload.js';
 import { waitFor } from '../support/wait.js';
+import { freePortSync } from '../support/free-port.js';
 
 // Runs inside ../shared/vm/vm-run (Debian's 6.1 kernel), started by `make test-vm`: bpf/sock.bpf.c
 // (connect4/6, bind4/6, sockops, sk_storage written from cgroup/connect) loads and decides there too.
 const PIN_DIR = `/sys/fs/bpf/tether-test-vm-sock-${process.pid}`;
 const A = 801;
 const B = 802;
-const PORT = 24000 + (process.pid % 20000);
+const PORT = freePortSync();
 
 describe('SockPrograms on Debian 6.1 (vm-run)', () => {
   let rig: SockRig;

@@ -13,7 +13,7 @@ type CaOptions = AdminConnectOptions & { output: OutputFormat };
  * bundle until what they signed has expired.
  */
 export function register(program: Command): void {
-  const ca = program.command('ca').description('the running agent\'s local signing authority');
+  const ca = program.command('ca').description('the running agent\'s signing authority (its own root, or its intermediate under ca.upstream)');
   withAdminOptions(ca.command('show'))
     .description('the CAs and JWT keys, their states and lifetimes (no key material)')
     .addOption(outputOption())
@@ -55,7 +55,15 @@ function describe(s: CaStatus): string {
     intermediate: a.intermediate ? a.intermediate.fingerprintSha256.slice(0, 23) : null,
   }));
   const jwt = s.jwt.map((k) => ({ kid: k.kid, state: k.state, alg: k.alg, notAfter: k.notAfter.toISOString(), retireAt: k.retireAt?.toISOString() ?? null }));
-  return [`Trust domain: ${s.trustDomain}`, '', 'X.509 CAs:',
+  const active = s.x509.find((a) => a.state === 'active');
+  const mode = s.upstream === undefined
+    ? ['Mode:         local (this agent\'s own root is its bundle)']
+    : ['Mode:         upstream (the shared root is the bundle; this agent signs with its own intermediate)',
+      `Upstream:     ${s.upstream.subject}`,
+      `  sha256:     ${s.upstream.fingerprintSha256}`,
+      `  expires:    ${s.upstream.notAfter.toISOString()}`,
+      `Intermediate: ${active?.intermediate === undefined ? '-' : `${active.id}, expires ${active.intermediate.notAfter.toISOString()}`}`];
+  return [`Trust domain: ${s.trustDomain}`, ...mode, '', 'X.509 CAs:',
     toTable(x509, ['id', 'state', 'keyType', 'notAfter', 'retireAt', 'root', 'intermediate']), '', 'JWT keys:',
     toTable(jwt, ['kid', 'state', 'alg', 'notAfter', 'retireAt'])].join('\n');
 }

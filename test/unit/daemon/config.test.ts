@@ -56,6 +56,16 @@ describe('loadConfig layering', () => {
     expect(() => loadConfig({ config: yamlFile('ca:\n  caTtlSeconds: -5\n') }, {})).toThrow(/ca\.caTtlSeconds/);
   });
 
+  it('reads ca.upstream (a shared root: certFile and keyFile, both required, nothing else) and refuses a bad one by its key', () => {
+    const c = loadConfig({ config: yamlFile('ca:\n  upstream:\n    certFile: /etc/tether/root.crt\n    keyFile: /etc/tether/root.key\n') }, {});
+    expect(c.ca).toEqual({ ...CA_DEFAULTS, upstream: { certFile: '/etc/tether/root.crt', keyFile: '/etc/tether/root.key' } });
+    expect(loadConfig({}, {}).ca.upstream).toBeUndefined();
+    expect(() => loadConfig({ config: yamlFile('ca:\n  upstream:\n    certFile: /r.crt\n') }, {})).toThrow(/ca\.upstream\.keyFile/);
+    expect(() => loadConfig({ config: yamlFile('ca:\n  upstream:\n    certFile: ""\n    keyFile: /r.key\n') }, {})).toThrow(/ca\.upstream\.certFile/);
+    const extra = refusal(() => loadConfig({ config: yamlFile('ca:\n  upstream:\n    certFile: /r.crt\n    keyFile: /r.key\n    bundleFile: /b\n') }, {}));
+    expect(extra.message).toContain('bundleFile');
+  });
+
   it('gives the defaults when nothing is set, frozen', () => {
     const c = loadConfig({}, {});
     expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 } });

@@ -8,7 +8,7 @@ const EXPIRES = new Date('2030-01-02T03:04:05Z');
 
 function caStatus(states: ReadonlyArray<X509AuthorityStatus['state']>): CaStatus {
   return {
-    trustDomain: 'example.org', jwt: [],
+    trustDomain: 'example.org', mode: 'local', upstream: undefined, jwt: [],
     x509: states.map((state, i) => ({ id: `ca${i}`, state, notAfter: new Date(EXPIRES.getTime() + i * 1000) }) as unknown as X509AuthorityStatus),
   };
 }

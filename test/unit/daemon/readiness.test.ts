@@ -8,7 +8,7 @@ import { AgentReadiness, caCheck, workloadCheck } from '../../../agent/daemon/re
 
 const NOW = new Date('2026-01-01T00:00:00Z');
 const ca = (state: X509AuthorityStatus['state'], notAfter: Date): CaStatus =>
-  ({ trustDomain: 'example.org', jwt: [], x509: [{ id: 'c1', state, notAfter } as unknown as X509AuthorityStatus] });
+  ({ trustDomain: 'example.org', mode: 'local', upstream: undefined, jwt: [], x509: [{ id: 'c1', state, notAfter } as unknown as X509AuthorityStatus] });
 
 describe('AgentReadiness', () => {
   it('is not ready while an expected check has not been handed in, and ready when every check is ok', () => {

@@ -6,10 +6,12 @@ export interface CaCertificate {
   'subject'?: (string);
   'fingerprint_sha256'?: (string);
   'serial_hex'?: (string);
+  'not_after'?: (string);
 }
 
 export interface CaCertificate__Output {
   'subject': (string);
   'fingerprint_sha256': (string);
   'serial_hex': (string);
+  'not_after': (string);
 }

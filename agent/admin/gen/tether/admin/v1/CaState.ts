@@ -3,15 +3,20 @@
 
 import type { X509Authority as _tether_admin_v1_X509Authority, X509Authority__Output as _tether_admin_v1_X509Authority__Output } from '../../../tether/admin/v1/X509Authority.js';
 import type { JwtKey as _tether_admin_v1_JwtKey, JwtKey__Output as _tether_admin_v1_JwtKey__Output } from '../../../tether/admin/v1/JwtKey.js';
+import type { CaCertificate as _tether_admin_v1_CaCertificate, CaCertificate__Output as _tether_admin_v1_CaCertificate__Output } from '../../../tether/admin/v1/CaCertificate.js';
 
 export interface CaState {
   'trust_domain'?: (string);
   'x509'?: (_tether_admin_v1_X509Authority)[];
   'jwt'?: (_tether_admin_v1_JwtKey)[];
+  'mode'?: (string);
+  'upstream'?: (_tether_admin_v1_CaCertificate | null);
 }
 
 export interface CaState__Output {
   'trust_domain': (string);
   'x509': (_tether_admin_v1_X509Authority__Output)[];
   'jwt': (_tether_admin_v1_JwtKey__Output)[];
+  'mode': (string);
+  'upstream': (_tether_admin_v1_CaCertificate__Output | null);
 }
