@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { formatIp, ipv4Bytes, ipv6Bytes } from '../kernel/index.js';
 import { SpiffeError, SpiffeId, TrustDomain } from '../spiffe/index.js';
 
 /**
@@ -98,29 +99,6 @@ export function parsePortRange(value: number | string): Parsed<PortRange> {
   return ok({ first, last });
 }
 
-function ipv4Bytes(text: string): Buffer {
-  return Buffer.from(text.split('.').map(Number));
-}
-
-/** isIP() has accepted `text`; "::" expands to the missing zero groups, a dotted tail is two. */
-function ipv6Bytes(text: string): Buffer {
-  const zone = text.indexOf('%');
-  let body = zone === -1 ? text : text.slice(0, zone);
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(body);
-  if (dotted?.[1] !== undefined) {
-    const v4 = ipv4Bytes(dotted[1]);
-    body = `${body.slice(0, -dotted[1].length)}${v4.readUInt16BE(0).toString(16)}:${v4.readUInt16BE(2).toString(16)}`;
-  }
-  const [head = '', tail] = body.split('::');
-  const groups = (s: string | undefined) => (s === undefined || s === '' ? [] : s.split(':'));
-  const h = groups(head);
-  const t = groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
 function hasHostBits(address: Buffer, prefixLength: number): boolean {
   const copy = Buffer.from(address);
   clearHostBits(copy, prefixLength);
@@ -136,10 +114,7 @@ function clearHostBits(address: Buffer, prefixLength: number): void {
 
 /** Dotted quad, or IPv6 groups with the first run of zero groups written "::". */
 export function formatAddress(family: 4 | 6, address: Buffer): string {
-  if (family === 4) return [...address].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(address.readUInt16BE(i).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  return formatIp(family, address);
 }
 
 /** Whether `address` (4 or 16 bytes, network order) lies in the network. */

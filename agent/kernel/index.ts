@@ -35,3 +35,4 @@ export {
   type SockConfig, type ExeKey, type AddrKey, type CidrKey, type FlowKey, type FlowStats, type SockEvent, type SockIdentity,
   type MeshCidrKey, type MeshConfig, type MeshOriginKey, type MeshOrigin,
 } from './abi.gen.js';
+export { formatIp, ipv4Bytes, ipv6Bytes } from './ip-address.js';

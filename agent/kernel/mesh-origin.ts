@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { MeshOrigin, MeshOriginKey } from './abi.gen.js';
 import { KernelError } from './errors.js';
+import { formatIp, ipv4Bytes, ipv6Bytes } from './ip-address.js';
 
 /**
  * Where a connection the kernel redirected to the agent's tunnel listener was going, and who made
@@ -46,35 +47,4 @@ export function meshDestination(o: MeshOrigin): MeshDestination {
     family, address: formatIp(family, o.addr), port: o.port, sourceId: o.srcId,
     process: { tgid: o.tgid, startNs: o.startNs }, cgroupId: o.cgroupId, cookie: o.cookie,
   };
-}
-
-function ipv4Bytes(text: string): Buffer {
-  return Buffer.from(text.split('.').map(Number));
-}
-
-/** isIP() has accepted `text`: "::" stands for the missing zero groups, a dotted tail for two. */
-function ipv6Bytes(text: string): Buffer {
-  const zone = text.indexOf('%');
-  let body = zone === -1 ? text : text.slice(0, zone);
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(body)?.[1];
-  if (dotted !== undefined) {
-    const v4 = ipv4Bytes(dotted);
-    body = `${body.slice(0, -dotted.length)}${v4.readUInt16BE(0).toString(16)}:${v4.readUInt16BE(2).toString(16)}`;
-  }
-  const [head = '', tail] = body.split('::');
-  const groups = (s: string | undefined): string[] => (s === undefined || s === '' ? [] : s.split(':'));
-  const h = groups(head);
-  const t = groups(tail);
-  const all = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
-/** Dotted quad (the first 4 bytes), or IPv6 groups with the first run of zero groups written "::". */
-function formatIp(family: 4 | 6, addr: Buffer): string {
-  if (family === 4) return [...addr.subarray(0, 4)].join('.');
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(addr.readUInt16BE(i).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }

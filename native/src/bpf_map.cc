@@ -63,8 +63,9 @@ Napi::Value mapInfoByFd(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value mapLookup(const Napi::CallbackInfo& info) {
-  const char* call = "bpf_map_lookup_elem";
+// One lookup-shaped call (key in, value out), sizes checked against the map's own: null when
+// the key is absent.
+static Napi::Value LookupWith(const Napi::CallbackInfo& info, const char* call, int (*op)(int, const void*, void*)) {
   int fd = ArgFd(info, 0, "fd");
   Napi::Buffer<uint8_t> key = ArgBuffer(info, 1, "key");
   uint32_t value_size = ArgU32(info, 2, "valueSize");
@@ -72,27 +73,20 @@ Napi::Value mapLookup(const Napi::CallbackInfo& info) {
   CheckSize(info.Env(), call, "key", key.Length(), sizes.key);
   CheckSize(info.Env(), call, "valueSize", value_size, sizes.value);
   Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(info.Env(), value_size);
-  int err = bpf_map_lookup_elem(fd, key.Data(), value.Data());
+  int err = op(fd, key.Data(), value.Data());
   if (err == -ENOENT) return info.Env().Null();
   if (err) throw SystemError(info.Env(), err, call);
   return value;
 }
 
+Napi::Value mapLookup(const Napi::CallbackInfo& info) {
+  return LookupWith(info, "bpf_map_lookup_elem", bpf_map_lookup_elem);
+}
+
 // Reads and removes an entry in one call (hash maps, 5.14+): an entry meant to be consumed once
 // is consumed once, however many readers race for it.
 Napi::Value mapLookupAndDelete(const Napi::CallbackInfo& info) {
-  const char* call = "bpf_map_lookup_and_delete_elem";
-  int fd = ArgFd(info, 0, "fd");
-  Napi::Buffer<uint8_t> key = ArgBuffer(info, 1, "key");
-  uint32_t value_size = ArgU32(info, 2, "valueSize");
-  MapSizes sizes = QueryMapSizes(info.Env(), fd, call);
-  CheckSize(info.Env(), call, "key", key.Length(), sizes.key);
-  CheckSize(info.Env(), call, "valueSize", value_size, sizes.value);
-  Napi::Buffer<uint8_t> value = Napi::Buffer<uint8_t>::New(info.Env(), value_size);
-  int err = bpf_map_lookup_and_delete_elem(fd, key.Data(), value.Data());
-  if (err == -ENOENT) return info.Env().Null();
-  if (err) throw SystemError(info.Env(), err, call);
-  return value;
+  return LookupWith(info, "bpf_map_lookup_and_delete_elem", bpf_map_lookup_and_delete_elem);
 }
 
 Napi::Value mapUpdate(const Napi::CallbackInfo& info) {
