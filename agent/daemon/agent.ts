@@ -18,7 +18,7 @@ import { KernelHealth, type WatchedLinks } from './health.js';
 import { registerAgentMetrics } from './metrics.js';
 import { AgentReadiness, caCheck, workloadCheck } from './readiness.js';
 import { applyConfigReload } from './config-reload.js';
-import { ignoreHangupsWhileStarting, untilStopSignal } from './stop-signals.js';
+import { ignoreHangupsWhileStarting, startedBy, untilStopSignal } from './stop-signals.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 
@@ -33,7 +33,7 @@ const STOP_DEADLINE_MS = 5_000;
  * on SIGTERM/SIGINT. SIGHUP reloads the entries and policy files. Resolves when the agent has stopped.
  */
 export async function runAgent(config: Config, reloadConfig?: () => Config): Promise<void> {
-  const parentAtStart = process.ppid;
+  const parents = startedBy();
   const log = createLogger(config.logLevel);
   const releaseEarlyHangups = ignoreHangupsWhileStarting(log);
   const trustDomain = parseTrustDomain(config.trustDomain, log);
@@ -146,7 +146,7 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   log.info({ component: 'daemon', trustDomain: trustDomain.name, socket, entries: entries.current().length, cgroup }, 'agent started');
 
   releaseEarlyHangups();
-  await untilStopSignal({ log, exitWithParent: config.exitWithParent, parentAtStart, onHangup: () => {
+  await untilStopSignal({ log, exitWithParent: config.exitWithParent, startedBy: parents, onHangup: () => {
     if (reloadConfig) applyConfigReload(config, reloadConfig, log);
     enforcement?.reloadPolicy();
     entries.reload().then((r) => {

@@ -20,7 +20,7 @@ const ConfigSchema = z.object({
   /** Prometheus text at /metrics; "off" serves none. A port already taken is logged, not fatal. */
   metricsAddr: z.string().min(1).default('127.0.0.1:9811').refine((v) => {
     try { parseListenAddress(v); return true; } catch { return false; }
-  }, { message: 'expected host:port ("127.0.0.1:9811", "[::1]:9811") or "off"' }),
+  }, { message: 'expected host:port ("127.0.0.1:9811", "[::1]:9811"), a port (on 127.0.0.1; 0: any free one) or "off"' }),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   /** Stop when the process that started the agent exits (a killed wrapper leaves no agent behind). */
   exitWithParent: z.boolean().default(true),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parseStat } from '../attest/index.js';
 import type { Logger } from '../telemetry/index.js';
 
 /** How often the parent is looked at (getppid) when the agent exits with it. */
@@ -8,14 +10,49 @@ export interface StopSignalOptions {
   /** SIGHUP: reload what can be reloaded. */
   readonly onHangup: () => void;
   /**
-   * Stop when the process that started the agent is gone (it was reparented). A wrapper killed
-   * without passing the signal on (npx, a script) must not leave an agent behind holding the
-   * sockets; under systemd (parent pid 1) or as a container's pid 1 this never fires.
+   * Stop when what started the agent is gone (its parent or grandparent exited). A wrapper
+   * killed without passing the signal on (npx, a script) must not leave an agent behind holding
+   * the sockets; under systemd (parent pid 1) or as a container's pid 1 this never fires.
    */
   readonly exitWithParent: boolean;
-  /** The parent when the agent started (process.ppid then): a parent that died during the start
-   * is seen at once. */
-  readonly parentAtStart: number;
+  /** Who started the agent, taken when it started (`startedBy()`): one that died during the
+   * start is seen at once. */
+  readonly startedBy: readonly Ancestor[];
+}
+
+/** A process by pid and start time (a pid alone may be reused). */
+export interface Ancestor {
+  readonly pid: number;
+  readonly startTicks: bigint;
+}
+
+/**
+ * The agent's parent and the parent's parent (init and pid 0 excluded): a wrapper such as
+ * `npx` runs the agent under `sh -c`, and a SIGKILL of the wrapper leaves that shell alive as the
+ * agent's parent, so the grandparent counts too. Read once at start.
+ */
+export function startedBy(): Ancestor[] {
+  const out: Ancestor[] = [];
+  let pid = process.ppid;
+  for (let depth = 0; depth < 2 && pid > 1; depth++) {
+    const stat = readStat(pid);
+    if (stat === undefined) break;
+    out.push({ pid, startTicks: stat.startTicks });
+    pid = stat.ppid;
+  }
+  return out;
+}
+
+function readStat(pid: number): { ppid: number; startTicks: bigint } | undefined {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined; // gone
+  }
+}
+
+function alive(a: Ancestor): boolean {
+  return readStat(a.pid)?.startTicks === a.startTicks;
 }
 
 /**
@@ -37,9 +74,8 @@ export function untilStopSignal(o: StopSignalOptions): Promise<void> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    const parent = o.parentAtStart;
-    if (o.exitWithParent && parent > 1) {
-      const check = (): void => { if (process.ppid !== parent) stop('parent exited'); };
+    if (o.exitWithParent && o.startedBy.length > 0) {
+      const check = (): void => { if (!o.startedBy.every(alive)) stop('parent exited'); };
       timer = setInterval(check, PARENT_POLL_MS);
       timer.unref();
       check();

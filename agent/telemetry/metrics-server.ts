@@ -26,10 +26,11 @@ export interface MetricsServerOptions {
 /** "127.0.0.1:9811", "[::1]:9811"; "off" serves nothing. */
 export function parseListenAddress(text: string): { host: string; port: number } | 'off' {
   if (text === 'off') return 'off';
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
+  // A bare port is on loopback: metrics are never exposed beyond the host unless a host is named.
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):)?([0-9]{1,5})$/.exec(text);
   const port = Number(m?.[3]);
-  if (m === null || port > 65535) throw new RangeError(`"${text}" is not host:port ("127.0.0.1:9811", "[::1]:9811") or "off"`);
-  return { host: m[1] ?? m[2] ?? '', port };
+  if (m === null || port > 65535) throw new RangeError(`"${text}" is not host:port ("127.0.0.1:9811", "[::1]:9811"), a port (on 127.0.0.1; 0: any free one) or "off"`);
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
 }
 
 const PATHS = 'metrics are at /metrics, liveness at /healthz, readiness at /readyz';

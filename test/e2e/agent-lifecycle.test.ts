@@ -21,14 +21,18 @@ describe('tether agent run: its parent and SIGHUP', () => {
   });
 
   /** `sh -c 'node tether agent run ...; :'`: the trailing `:` keeps sh as the agent's parent. */
-  function underWrapper(extra: string[] = [], configYaml = 'logLevel: info\n') {
+  function underWrapper(extra: string[] = [], configYaml = 'logLevel: info\n', nested = false) {
     const dir = mkdtempSync(join(tmpdir(), 'tether-life-'));
     const pinDir = `/sys/fs/bpf/tether-test-life-${process.pid}-${dirs.length}`;
     dirs.push({ dir, pinDir });
     writeFileSync(join(dir, 'config.yaml'), configYaml);
     const args = [TETHER_BIN, 'agent', 'run', '--config', join(dir, 'config.yaml'), '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
       '--socket', join(dir, 'agent.sock'), '--admin-socket', join(dir, 'admin.sock'), '--pin-dir', pinDir, '--metrics-addr', 'off', ...extra];
-    const wrapper = spawn('/bin/sh', ['-c', `"${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')} 2>"$0"; :`, join(dir, 'stderr')], { stdio: 'ignore' });
+    const agentLine = `"${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')} 2>"$0"; :`;
+    // nested: what npx does (npm exec → sh -c → node); a SIGKILL of the outer one leaves the shell alive
+    const wrapper = nested
+      ? spawn('/bin/sh', ['-c', `/bin/sh -c "$1" "$0"; :`, join(dir, 'stderr'), agentLine], { stdio: 'ignore' })
+      : spawn('/bin/sh', ['-c', agentLine, join(dir, 'stderr')], { stdio: 'ignore' });
     pids.push(wrapper.pid as number);
     return { dir, wrapper, socket: join(dir, 'agent.sock'), stderr: () => (existsSync(join(dir, 'stderr')) ? spawnSync('cat', [join(dir, 'stderr')], { encoding: 'utf8' }).stdout : '') };
   }
@@ -46,6 +50,14 @@ describe('tether agent run: its parent and SIGHUP', () => {
     await waitFor('the agent to stop after its parent', () => agentPid(a.dir) === undefined || undefined, 10_000);
     expect(a.stderr()).toContain('"signal":"parent exited"');
     expect(existsSync(a.socket)).toBe(false); // stopped cleanly: the socket is gone
+
+    // npx's shape: the outer wrapper killed, the shell between it and the agent still alive
+    const n = underWrapper([], 'logLevel: info\n', true);
+    await waitFor('the nested agent to serve', () => existsSync(n.socket) || undefined, 30_000);
+    pids.push(agentPid(n.dir) as number);
+    n.wrapper.kill('SIGKILL');
+    await waitFor('the nested agent to stop after its grandparent', () => agentPid(n.dir) === undefined || undefined, 10_000);
+    expect(n.stderr()).toContain('"signal":"parent exited"');
 
     const b = underWrapper(['--no-exit-with-parent']);
     await waitFor('the second agent to serve', () => existsSync(b.socket) || undefined, 30_000);

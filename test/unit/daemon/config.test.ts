@@ -175,6 +175,6 @@ describe('metrics and admin socket', () => {
   });
 
   it('refuses a metrics address that is not host:port, naming the key', () => {
-    expect(refusal(() => loadConfig({ metricsAddr: '9811' }, {})).message).toMatch(/metricsAddr: expected host:port/);
+    expect(refusal(() => loadConfig({ metricsAddr: 'nine' }, {})).message).toMatch(/metricsAddr: expected host:port/);
   });
 });

@@ -87,10 +87,12 @@ describe('MetricsServer', () => {
     expect(await MetricsServer.start('off', new Registry(), quiet)).toBeUndefined();
   });
 
-  it('parses host:port, [v6]:port and off; refuses anything else by what it wants', () => {
+  it('parses host:port, [v6]:port, a bare port (on loopback) and off; refuses anything else by what it wants', () => {
     expect(parseListenAddress('127.0.0.1:9811')).toEqual({ host: '127.0.0.1', port: 9811 });
+    expect(parseListenAddress('9811')).toEqual({ host: '127.0.0.1', port: 9811 });
+    expect(parseListenAddress('0')).toEqual({ host: '127.0.0.1', port: 0 });
     expect(parseListenAddress('[::1]:9811')).toEqual({ host: '::1', port: 9811 });
     expect(parseListenAddress('off')).toBe('off');
-    for (const bad of ['9811', '127.0.0.1', '127.0.0.1:99999', '::1:80']) expect(() => parseListenAddress(bad)).toThrow(/host:port/);
+    for (const bad of ['nine', '127.0.0.1', '127.0.0.1:99999', '::1:80', '99999']) expect(() => parseListenAddress(bad)).toThrow(/host:port/);
   });
 });
