@@ -91,11 +91,18 @@ function checkCaCertificate(certFile: string, cert: X509Certificate, parsed: x50
   }
 }
 
+/** A root made moments ago on a host whose clock runs a little ahead (automation minting it right
+ * before the deploy) is taken (its SVIDs verify once the root's notBefore has passed); one that
+ * starts later than this is refused. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
 function checkValidity(certFile: string, cert: X509Certificate, now: Date): void {
   const notBefore = new Date(cert.validFrom);
   const notAfter = new Date(cert.validTo);
   if (notAfter <= now) throw refuse(certFile, `ca.upstream.certFile ${certFile} expired at ${notAfter.toISOString()}`);
-  if (notBefore > now) throw refuse(certFile, `ca.upstream.certFile ${certFile} is not valid before ${notBefore.toISOString()}`);
+  if (notBefore.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+    throw refuse(certFile, `ca.upstream.certFile ${certFile} is not valid before ${notBefore.toISOString()} (more than 5 minutes from now)`);
+  }
 }
 
 /** X509-SVID.md 4.1: a signing certificate MAY carry a URI SAN; it must then be the trust domain's ID, with no path. */

@@ -124,6 +124,8 @@ describe('ca.upstream: two agents under one shared root', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', newkey, ...opts, '-nodes', '-keyout', files.keyFile, '-out', files.certFile,
       '-subj', '/O=Example/CN=openssl root', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE',
       '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectAltName=URI:spiffe://example.org'], { stdio: 'ignore' });
+    // openssl's notBefore is its own now (whole seconds), later than the fake clock set before it ran
+    clock.advanceSeconds(Math.ceil((Date.now() - clock.now().getTime()) / 1000) + 1);
     const a = await agent('a', { upstream: files });
     const b = await agent('b', { upstream: files });
     const svid = a.mintX509Svid({ id: WEB });
@@ -266,6 +268,7 @@ describe('ca.upstream: files that cannot be used are refused, naming the file', 
     ['pathlen 0', { pathLength: 0 }, 'pathlen 0'],
     ['expired', { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2021-01-01T00:00:00Z') }, 'expired at 2021-01-01'],
     ['not yet valid', { notBefore: new Date('2098-01-01T00:00:00Z') }, 'is not valid before 2098-01-01'],
+    ['valid only in 10 minutes', { notBefore: new Date(Date.now() + 600_000) }, 'more than 5 minutes from now'],
     ['of another trust domain', { uris: ['spiffe://other.org'] }, 'spiffe://other.org in its URI SAN, not spiffe://example.org'],
     ['with a path in its URI SAN', { uris: ['spiffe://example.org/ca'] }, 'spiffe://example.org/ca in its URI SAN'],
   ] as const)('a certificate %s', async (_name, spec, message) => {
