@@ -1,6 +1,6 @@
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { listProblems, locate, where, yamlValue, type YamlProblem } from '../registry/index.js';
+import { listProblems, locate, typeError, where, yamlValue, type YamlProblem } from '../registry/index.js';
 import type { TrustDomain } from '../spiffe/index.js';
 import { EnforceError } from './errors.js';
 import { parseCidr, parseIdPattern, parsePortRange, type Cidr, type IdPattern, type Parsed, type PortRange } from './policy-values.js';
@@ -29,18 +29,6 @@ export interface Policy {
 }
 
 const EXTERNAL = 'external' as const;
-
-function typeError(what: string) {
-  return (issue: { input?: unknown }): string =>
-    issue.input === undefined ? 'required' : `expected ${what}, got ${describeValue(issue.input)}`;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
 
 /** A value made by `parse`, whose refusal reason becomes the issue's message. */
 function parsed<I, T>(schema: z.ZodType<I>, parse: (value: I) => Parsed<T>) {

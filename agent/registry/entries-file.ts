@@ -5,7 +5,7 @@ import { parseDuration } from './duration.js';
 import { dnsNameProblem, entryId, MAX_HINT_BYTES, MAX_SPIFFE_ID_BYTES, type Entry } from './entry.js';
 import { RegistryError } from './errors.js';
 import { parseSelector } from './selector.js';
-import { listProblems, locate, where, yamlValue, type YamlProblem } from './yaml-problems.js';
+import { listProblems, locate, typeError, where, yamlValue, type YamlProblem } from './yaml-problems.js';
 
 /**
  * The entries file: YAML, `entries:` a list of entries, each key checked by one zod schema
@@ -35,18 +35,6 @@ function checked<T>(schema: z.ZodType<T>, check: Check<T>) {
     const problem = check(value);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
   });
-}
-
-function typeError(what: string) {
-  return (issue: { input?: unknown }): string =>
-    issue.input === undefined ? 'required' : `expected ${what}, got ${describeValue(issue.input)}`;
-}
-
-function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
 }
 
 const ttl = z.union([z.string(), z.number()], { error: typeError('a duration ("1h", "5m", "1h30m") or seconds') })

@@ -18,4 +18,4 @@ export {
   FileEntryStore, readEntriesFile, type FileEntryStoreOptions, type RegistryLog, type ReloadResult,
 } from './entry-store.js';
 export { explainMatch, matchEntries, type MatchExplanation } from './match.js';
-export { listProblems, locate, where, yamlValue, type YamlProblem } from './yaml-problems.js';
+export { listProblems, locate, typeError, where, yamlValue, type YamlProblem } from './yaml-problems.js';

@@ -51,3 +51,17 @@ export function locate(doc: Document, lines: LineCounter, path: readonly Propert
   }
   return { line: 1, col: 1 };
 }
+
+/** A zod error for a value of the wrong type, in the files' wording: "required", or
+ * "expected <what>, got <the value's kind>". */
+export function typeError(what: string) {
+  return (issue: { input?: unknown }): string =>
+    issue.input === undefined ? 'required' : `expected ${what}, got ${describeValue(issue.input)}`;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
