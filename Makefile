@@ -18,7 +18,7 @@ BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
 
 # Build: clang, libbpf, bpftool. Tests: real processes and tools (DESIGN.md, "Toolchain").
 DEB_PACKAGES := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ \
-	util-linux procps coreutils iproute2 openssl curl tcpdump python3-grpcio python3-grpc-tools protobuf-compiler redis-server redis-tools
+	util-linux procps coreutils iproute2 openssl curl tcpdump python3-grpcio python3-grpc-tools protobuf-compiler redis-server redis-tools busybox-static
 # `make run` puts the agent in this child of the cgroup v2 mount: never the v2 root.
 RUN_CGROUP_NAME ?= tether-run
 RUN_STATE_DIR ?= $(CURDIR)/$(BUILD)/state
@@ -132,6 +132,9 @@ bench: build $(BUILD)/bench/connect-loop
 	$(NODE) $(BUILD)/bench/mint.js
 	$(NODE) $(BUILD)/bench/workload-api.js
 	$(NODE) $(BUILD)/bench/connect.js
+	$(NODE) $(BUILD)/bench/mesh.js
+	$(NODE) $(BUILD)/bench/posture.js
+	$(NODE) $(BUILD)/bench/profile.js
 
 # bench/connect.ts's loopback client and servers, in C: the loop costs little besides the syscalls.
 $(BUILD)/bench/connect-loop: bench/connect-loop.c

@@ -6,7 +6,10 @@
  * any other by (caller, port, remote CIDR), in the policy generation in force, counting flows and
  * reporting every deny, then redirect an allowed connect to a meshed remote to the agent's tunnel
  * listener; sockops reports each identified connection's open and close for both ends and hands a
- * redirected connection's origin to the agent.
+ * redirected connection's origin to the agent; cgroup_skb/ingress keeps other hosts' direct SYNs
+ * from meshed listeners (mesh.inbound). Behaviour profiles (lib/sock_profile.h): the exec
+ * tracepoint checks a profiled identity's exec against its allow-list (report or kill, in the
+ * cgroup only), connect4/6 refuse quarantined processes.
  * Attached at the agent's --cgroup (never the v2 root in tests), the hooks act only on that
  * subtree; with no policy they allow all. Helpers: lib/sock_*.h. */
 #include "vmlinux.h"
@@ -42,6 +45,8 @@ static __always_inline void submit_sock_event(void *e)
 #include "lib/sock_decide.h"
 #include "lib/sock_conn.h"
 #include "lib/sock_mesh.h"
+#include "lib/sock_inbound.h"
+#include "lib/sock_profile.h"
 
 /* Identity from the moment of exec, before the new program runs a single instruction: the
  * executable's file (and the effective uid, when the entry names one) decides it, else the
@@ -57,6 +62,8 @@ int BPF_PROG(handle_identity_exec, struct task_struct *task, pid_t old_pid, stru
 	__u32 tgid = BPF_CORE_READ(task, tgid), *id;
 	struct tether_proc_identity pi = { .start_ns = leader_start(task), .coarse = 0 };
 
+	/* The identity the process had until this exec answers for it (lib/sock_profile.h). */
+	profile_exec(task, bprm, task_identity(task), key.dev, key.ino);
 	id = bpf_map_lookup_elem(&exe_identity, &key);
 	if (!id) {
 		key.uid = TETHER_ANY_UID;
@@ -86,6 +93,7 @@ int BPF_PROG(handle_identity_fork, struct task_struct *parent, struct task_struc
 
 	if (BPF_CORE_READ(child, pid) != ctgid)
 		return 0;	/* a thread */
+	profile_fork(parent, child);
 	pi = bpf_map_lookup_elem(&proc_identity, &ptgid);
 	if (!pi || pi->start_ns != leader_start(parent))
 		return 0;	/* (a coarse parent entry is not inherited: user space fills its children) */
@@ -104,6 +112,7 @@ int BPF_PROG(handle_identity_exit, struct task_struct *task)
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;	/* not the last thread */
+	profile_exit(task, tgid);
 	pi = bpf_map_lookup_elem(&proc_identity, &tgid);
 	if (pi && pi->start_ns == leader_start(task))
 		bpf_map_delete_elem(&proc_identity, &tgid);
@@ -122,15 +131,20 @@ int handle_bind6(struct bpf_sock_addr *ctx)
 	return record_listener(ctx);
 }
 
-/* Returning 0 makes connect() fail with EPERM. Policy decides first: the mesh only redirects
+/* Returning 0 makes connect() fail with EPERM: a quarantined caller's (lib/sock_profile.h), else
+ * by policy, else an enforced profile's (which quarantines the caller). Policy decides first: the mesh only redirects
  * what the caller may reach. */
 SEC("cgroup/connect4")
 int handle_connect4(struct bpf_sock_addr *ctx)
 {
 	struct ip_addr ip;
 
+	if (agent_connect())
+		return 1;
+	if (caller_quarantined())
+		return 0;
 	ip_from_v4(&ip, ctx->user_ip4);
-	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY)
+	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY || profile_connect_refused(ctx, &ip))
 		return 0;
 	return mesh_redirect(ctx, &ip, 0) != MESH_FAILED;
 }
@@ -140,10 +154,22 @@ int handle_connect6(struct bpf_sock_addr *ctx)
 {
 	struct ip_addr ip;
 
+	if (agent_connect())
+		return 1;
+	if (caller_quarantined())
+		return 0;
 	ip_from_v6(&ip, ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]);
-	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY)
+	if (decide_connect(ctx, &ip) == TETHER_VERDICT_DENY || profile_connect_refused(ctx, &ip))
 		return 0;
 	return mesh_redirect(ctx, &ip, 1) != MESH_FAILED;
+}
+
+/* mesh.inbound: a SYN from another host straight to a meshed listener is dropped (strict) or
+ * reported unauthenticated (permissive). Returning 0 drops the packet. */
+SEC("cgroup_skb/ingress")
+int handle_ingress(struct __sk_buff *skb)
+{
+	return inbound_check(skb);
 }
 
 /* Connections of identified sockets only: the client's storage (written by connect) or an

@@ -184,6 +184,65 @@ export function peerCred(sockFd: number): { pid: number; uid: number; gid: numbe
 export function peerPidfd(sockFd: number): number;
 /** close(2) of an fd this surface handed out. */
 export function closeFd(fd: number): void;
+/** fcntl(F_DUPFD_CLOEXEC): a second fd on the same socket, owned by the caller (Node may then close its own). */
+export function dupFd(fd: number): number;
+/** setsockopt SO_LINGER {1, 0} then close(2): the peer sees RST. The fd is closed even if the option fails. */
+export function resetFd(fd: number): void;
+/** ioctl SIOCINQ: bytes queued for reading on a socket. */
+export function socketInq(fd: number): number;
+
+// ---- kTLS (linux/tls.h): syscalls only; keys, sequence numbers and record meaning are mesh/'s ----
+
+/** setsockopt(SOL_TCP, TCP_ULP, "tls"): ENOENT where the tls module is absent or cannot be loaded. */
+export function ktlsUlp(fd: number): void;
+/**
+ * setsockopt(SOL_TLS, TLS_TX or TLS_RX) with an opaque tls12_crypto_info_* the caller packed.
+ * ENOPROTOOPT without the tls ULP; EINVAL for a wrong size or cipher; EBUSY when already set.
+ */
+export function ktlsSetCrypto(fd: number, direction: 'tx' | 'rx', cryptoInfo: Buffer): void;
+/** sizeof each tls12_crypto_info_* as linux/tls.h lays it out: start-up checks the TypeScript packing. */
+export function ktlsCryptoInfoSizes(): { aesGcm128: number; aesGcm256: number; chacha20Poly1305: number };
+/** sendmsg(MSG_DONTWAIT) of one record of `type` (TLS_SET_RECORD_TYPE cmsg); returns the bytes sent. EAGAIN when the buffer is full. */
+export function ktlsSendRecord(fd: number, type: number, data: Buffer): number;
+/**
+ * recvmsg of one record with its TLS_GET_RECORD_TYPE (a data read may join consecutive data
+ * records, up to maxBytes). Never blocks the JS thread: the fd is watched on the libuv loop, so it
+ * must not be an fd libuv watches already (pass a dupFd of a Node socket's fd). Resolves null at
+ * EOF; rejects with the NativeError (EBADMSG: a record failed to decrypt or authenticate), or
+ * ETIMEDOUT after timeoutMs (0: no limit).
+ */
+export function ktlsRecvRecord(fd: number, maxBytes: number, timeoutMs: number): Promise<{ type: number; data: Buffer } | null>;
+
+/** Why a relay ended. Clean: "eof" (the plain side's EOF, carried as close_notify then FIN, came last) or "close_notify" (the peer's, carried as FIN, came last). */
+export type KtlsRelayReason =
+  | 'eof' | 'close_notify'
+  /** the kTLS side's EOF without close_notify */
+  | 'truncated'
+  /** a record failed to decrypt or authenticate (a wrong key or sequence number) */
+  | 'EBADMSG'
+  /** an alert other than close_notify: "alert:<description>"; a handshake message other than a whole NewSessionTicket: "handshake:<type>" (-1: cut short); another record type: "record:<type>" */
+  | `alert:${number}` | `handshake:${number}` | `record:${number}`
+  /** a syscall failed: "error:ECONNRESET", "error:EPIPE"... */
+  | `error:${string}`
+  /** ktlsRelayCancel */
+  | 'cancelled';
+
+/**
+ * Relays a plain socket and a kTLS socket (ULP and both keys set) both ways with splice(2)
+ * through a pipe per direction, on the one relay thread of the process. From the call on it owns
+ * both fds and closes them; a synchronous throw (bad arguments, no pipe) leaves them the caller's.
+ * Half-close is carried: plain EOF → close_notify then FIN on the kTLS side; close_notify → FIN on
+ * the plain side; each direction ends on its own. NewSessionTickets are skipped. Any failure
+ * (truncation, EBADMSG, another alert or record, a socket error) resets BOTH sockets (RST).
+ * `onEnd` runs once on the JS thread with the bytes moved each way. Returns the relay's id.
+ */
+export function ktlsRelay(
+  plainFd: number, tlsFd: number, onEnd: (end: { toTls: number; fromTls: number; reason: KtlsRelayReason }) => void,
+): number;
+/** Bytes delivered each way so far by a live relay; null once it has ended (onEnd has the totals). */
+export function ktlsRelayCounts(relay: number): { toTls: number; fromTls: number } | null;
+/** Ends a live relay as a failure ("cancelled": both sockets reset); a relay already ended is ignored. */
+export function ktlsRelayCancel(relay: number): void;
 
 // ---- layout --------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import {
   isCaKeyType, type CaCertificateStatus, type CaKeyType, type CaStatus, type JwtAlgorithm, type JwtKeyStatus, type Lifecycle,
   type RotationReport, type SlotState, type X509AuthorityStatus,
 } from '../ca/index.js';
-import type { AgentStatus, EntryMatch, FeatureView, PolicyStatus, ProcessInfo } from './backend.js';
+import type { AgentStatus, EntryMatch, FeatureView, MeshStatus, PolicyStatus, ProcessInfo } from './backend.js';
+import type { MeshStatus__Output } from './gen/tether/admin/v1/MeshStatus.js';
 import type { AgentStatus as AgentStatusMessage, AgentStatus__Output } from './gen/tether/admin/v1/AgentStatus.js';
 import type { CaCertificate, CaCertificate__Output } from './gen/tether/admin/v1/CaCertificate.js';
 import type { CaRotation, CaRotation__Output } from './gen/tether/admin/v1/CaRotation.js';
@@ -23,6 +24,7 @@ import type { SlotLifecycle, SlotLifecycle__Output } from './gen/tether/admin/v1
 import type { SlotState__Output } from './gen/tether/admin/v1/SlotState.js';
 import type { X509Authority, X509Authority__Output } from './gen/tether/admin/v1/X509Authority.js';
 import { MODES, badResponse, fromProto, orNull } from './messages.js';
+import { postureCheckMessage, readPostureCheck } from './posture-messages.js';
 
 const FEATURE_STATES = {
   available: 'FEATURE_AVAILABLE', missing: 'FEATURE_MISSING', unknown: 'FEATURE_UNKNOWN',
@@ -45,6 +47,7 @@ export function statusMessage(s: AgentStatus): AgentStatusMessage {
       workload_streams: s.counts.workloadStreams, workload_connections: s.counts.workloadConnections,
     },
     policy: s.policy === null ? null : policyMessage(s.policy),
+    mesh: s.mesh === null ? null : { ...s.mesh, cidrs: [...s.mesh.cidrs], outbound_port: s.mesh.outboundPort },
   };
 }
 
@@ -69,7 +72,15 @@ export function readStatus(m: AgentStatus__Output): AgentStatus {
       workloadStreams: c.workload_streams, workloadConnections: c.workload_connections,
     },
     policy: m.policy === null ? null : readPolicy(m.policy),
+    mesh: m.mesh === null ? null : readMesh(m.mesh),
   };
+}
+
+function readMesh(m: MeshStatus__Output): MeshStatus {
+  const mode = m.mode === 'ktls' || m.mode === 'userspace' ? m.mode : undefined;
+  const inbound = m.inbound === 'strict' || m.inbound === 'permissive' ? m.inbound : undefined;
+  if (mode === undefined || inbound === undefined) throw badResponse(`MeshStatus mode ${JSON.stringify(m.mode)} or inbound ${JSON.stringify(m.inbound)} is unknown`);
+  return { mode, detail: m.detail, cidrs: m.cidrs, port: m.port, outboundPort: m.outbound_port, inbound };
 }
 
 function readPolicy(m: PolicyStatus__Output): PolicyStatus {
@@ -101,14 +112,18 @@ export function readProcess(m: Process__Output): ProcessInfo {
 export function matchMessage(x: EntryMatch): EntryMatchMessage {
   return {
     pid: x.pid, selectors: [...x.selectors],
-    entries: x.entries.map((e) => ({ id: e.id, spiffe_id: e.spiffeId, matched: e.matched, missing: [...e.missing] })),
+    entries: x.entries.map((e) => ({
+      id: e.id, spiffe_id: e.spiffeId, matched: e.matched, missing: [...e.missing], posture: e.posture.map(postureCheckMessage),
+    })),
   };
 }
 
 export function readMatch(m: EntryMatch__Output): EntryMatch {
   return {
     pid: m.pid, selectors: m.selectors,
-    entries: m.entries.map((e) => ({ id: e.id, spiffeId: e.spiffe_id, matched: e.matched, missing: e.missing })),
+    entries: m.entries.map((e) => ({
+      id: e.id, spiffeId: e.spiffe_id, matched: e.matched, missing: e.missing, posture: e.posture.map(readPostureCheck),
+    })),
   };
 }
 

@@ -8,6 +8,10 @@ import type { ProcessInfo } from '../attest/index.js';
 import type { CaStatus, Lifecycle, RotationReport } from '../ca/index.js';
 import type { ConnectionView, PolicyDecision, PolicyEvent, UnusedRule } from '../enforce/index.js';
 import type { FeatureState } from '../kernel/index.js';
+import type { DeviationView, ProfileMode, ProfileView, QuarantineView } from './profile-messages.js';
+
+/** Behaviour profiles and the quarantine (profile-messages.ts). */
+export type { DeviationView, ProfileMode, ProfileView, QuarantineView };
 
 /** The values enforce/ makes (a deny event, a live connection, a decision, an unused rule), served as they are. */
 export type { ConnectionView, PolicyDecision, PolicyEvent, UnusedRule };
@@ -30,6 +34,34 @@ export interface AgentStatus {
   readonly counts: AgentCounts;
   /** null: the agent runs without --policy. */
   readonly policy: PolicyStatus | null;
+  /** null: the mesh is off. */
+  readonly mesh: MeshStatus | null;
+}
+
+/** The mesh as configured, and the data path its tunnels use. */
+export interface MeshStatus {
+  readonly mode: 'ktls' | 'userspace';
+  readonly detail: string;
+  readonly cidrs: readonly string[];
+  readonly port: number;
+  readonly outboundPort: number;
+  readonly inbound: 'strict' | 'permissive';
+}
+
+/** One relaying mesh tunnel as one end sees it (`tether conns`). */
+export interface TunnelInfo {
+  /** ISO 8601: when it began relaying. */
+  readonly since: string;
+  readonly side: 'client' | 'server';
+  readonly sourceId: string;
+  readonly destId: string;
+  /** What the workload dialled, "10.0.0.2:8080". */
+  readonly original: string;
+  /** The other agent's end. */
+  readonly peer: string;
+  readonly mode: 'ktls' | 'userspace';
+  readonly bytesToDestination: number;
+  readonly bytesFromDestination: number;
 }
 
 /** One kernel feature (kernel/'s KernelFeature; the name is any string, so a newer agent's feature still reads). */
@@ -64,11 +96,28 @@ export interface PolicyStatus {
   readonly cgroup: string;
 }
 
-/** `tether entry match PID`: the process's selectors and each entry's verdict. */
+/** `tether entry match PID`: the process's selectors and each entry's verdict, with its posture checks. */
 export interface EntryMatch {
   readonly pid: number;
   readonly selectors: readonly string[];
-  readonly entries: ReadonlyArray<{ readonly id: string; readonly spiffeId: string; readonly matched: boolean; readonly missing: readonly string[] }>;
+  readonly entries: ReadonlyArray<{
+    readonly id: string; readonly spiffeId: string; readonly matched: boolean; readonly missing: readonly string[];
+    /** The entry's posture checks on the process; empty when it asks for none. */
+    readonly posture: readonly PostureCheckView[];
+  }>;
+}
+
+/** One posture check's verdict on one process, and what was seen ("NoNewPrivs is 0"). */
+export interface PostureCheckView {
+  readonly check: string;
+  readonly ok: boolean;
+  readonly evidence: string;
+}
+
+/** `tether posture PID`: each entry the process's selectors match that asks for posture checks. */
+export interface PostureReport {
+  readonly pid: number;
+  readonly entries: ReadonlyArray<{ readonly id: string; readonly spiffeId: string; readonly checks: readonly PostureCheckView[] }>;
 }
 
 export interface PolicyCheckRequest {
@@ -93,6 +142,8 @@ export interface AdminBackend {
   /** Every event from now on; returns unsubscribe. */
   subscribeEvents(listener: (event: PolicyEvent) => void): () => void;
   connections(): ConnectionView[];
+  /** Mesh tunnels relaying now ([] without mesh). */
+  tunnels(): TunnelInfo[];
   checkPolicy(request: PolicyCheckRequest): PolicyDecision;
   /** Validates the YAML text whole (AdminError BAD_POLICY naming line and reason), then writes it
    * to the policy file and switches the kernel to it. */
@@ -105,6 +156,20 @@ export interface AdminBackend {
   processes(): ProcessInfo[];
   /** BAD_REQUEST when the pid is not in the process table. */
   matchEntries(pid: number): Promise<EntryMatch>;
+  /** The posture checks of the entries the process matches; BAD_REQUEST when the pid is not in the process table. */
+  posture(pid: number): Promise<PostureReport>;
   caStatus(): CaStatus;
   rotateCa(): Promise<RotationReport>;
+  /** Behaviour profiles: NOT_ENFORCING without --policy, NOT_FOUND for an identity without one,
+   * BAD_REQUEST for a SPIFFE ID that does not parse. */
+  profile(spiffeId: string): ProfileView;
+  /** The deviations seen since the agent started, oldest first. */
+  profileDiff(spiffeId: string): DeviationView[];
+  /** "learn" makes a profile for an identity without one. */
+  setProfileMode(spiffeId: string, mode: ProfileMode): ProfileView;
+  /** NOT_FOUND when the identity has no deviation `seq`. */
+  acceptDeviation(spiffeId: string, seq: number): ProfileView;
+  quarantined(): QuarantineView[];
+  /** NOT_FOUND when no quarantined process has that pid. */
+  releaseQuarantine(pid: number): QuarantineView;
 }

@@ -1,5 +1,5 @@
 /**
- * The admin API client, for `tether status|healthcheck|ps|entry match|ca|events|conns|policy` and tests. Each method returns
+ * The admin API client, for `tether status|healthcheck|ps|entry match|posture|ca|events|conns|policy` and tests. Each method returns
  * backend.ts values; a failed call becomes an AdminError: the agent's own code when it sent one
  * (BAD_POLICY, NOT_ENFORCING...), UNREACHABLE when the socket cannot be connected to (with the
  * errno and what to do about it), else RPC_FAILED with the status name.
@@ -7,9 +7,18 @@
 import { credentials, status as Status, type Client, type ClientReadableStream, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { connect } from 'node:net';
 import { readCaState, readMatch, readProcess, readRotation, readStatus } from './agent-messages.js';
+import { readPostureReport } from './posture-messages.js';
+import {
+  readDeviation, readProfile, readQuarantine, type DeviationView, type ProfileMode, type ProfileView, type QuarantineView,
+} from './profile-messages.js';
+import type { ProfileView__Output } from './gen/tether/admin/v1/ProfileView.js';
+import type { ProfileDiffResponse__Output } from './gen/tether/admin/v1/ProfileDiffResponse.js';
+import type { ListQuarantineResponse__Output } from './gen/tether/admin/v1/ListQuarantineResponse.js';
+import type { QuarantinedProcess__Output } from './gen/tether/admin/v1/QuarantinedProcess.js';
+import type { PostureReport__Output } from './gen/tether/admin/v1/PostureReport.js';
 import type {
-  AgentStatus, CaStatus, ConnectionView, EntryMatch, PolicyApplied, PolicyCheckRequest, PolicyDecision, PolicyEvent, ProcessInfo,
-  RotationReport, UnusedRule,
+  AgentStatus, CaStatus, ConnectionView, EntryMatch, PolicyApplied, PolicyCheckRequest, PolicyDecision, PolicyEvent, PostureReport,
+  ProcessInfo, RotationReport, TunnelInfo, UnusedRule,
 } from './backend.js';
 import { AdminError } from './errors.js';
 import type { AdminClient as AdminStub } from './gen/tether/admin/v1/Admin.js';
@@ -23,7 +32,7 @@ import type { PolicyApplied__Output } from './gen/tether/admin/v1/PolicyApplied.
 import type { PolicyDecision__Output } from './gen/tether/admin/v1/PolicyDecision.js';
 import type { SuggestPolicyResponse__Output } from './gen/tether/admin/v1/SuggestPolicyResponse.js';
 import type { UnusedRulesResponse__Output } from './gen/tether/admin/v1/UnusedRulesResponse.js';
-import { badResponse, readApplied, readConnection, readDecision, readEvent, readUnusedRule } from './messages.js';
+import { badResponse, readApplied, readConnection, readDecision, readEvent, readTunnel, readUnusedRule } from './messages.js';
 import { loadAdminApi } from './proto-loader.js';
 import { ERROR_DETAILS_TRAILER, adminCodeOf } from './status.js';
 
@@ -61,8 +70,13 @@ export class AdminClient {
   }
 
   async connections(): Promise<ConnectionView[]> {
+    return (await this.connectionsAndTunnels()).connections;
+  }
+
+  /** The live connections and, with mesh, the tunnels relaying now: one answer, one moment. */
+  async connectionsAndTunnels(): Promise<{ connections: ConnectionView[]; tunnels: TunnelInfo[] }> {
     const m = await this.#unary<ConnectionsResponse__Output>((done) => this.#client.Connections({}, this.#deadline(), done));
-    return m.connections.map(readConnection);
+    return { connections: m.connections.map(readConnection), tunnels: m.tunnels.map(readTunnel) };
   }
 
   async checkPolicy(request: PolicyCheckRequest): Promise<PolicyDecision> {
@@ -92,6 +106,36 @@ export class AdminClient {
 
   async matchEntries(pid: number): Promise<EntryMatch> {
     return readMatch(await this.#unary<EntryMatch__Output>((done) => this.#client.MatchEntries({ pid }, this.#deadline(), done)));
+  }
+
+  async profile(spiffeId: string): Promise<ProfileView> {
+    return readProfile(await this.#unary<ProfileView__Output>((done) => this.#client.ShowProfile({ spiffe_id: spiffeId }, this.#deadline(), done)));
+  }
+
+  async profileDiff(spiffeId: string): Promise<DeviationView[]> {
+    const m = await this.#unary<ProfileDiffResponse__Output>((done) => this.#client.ProfileDiff({ spiffe_id: spiffeId }, this.#deadline(), done));
+    return m.deviations.map(readDeviation);
+  }
+
+  async setProfileMode(spiffeId: string, mode: ProfileMode): Promise<ProfileView> {
+    return readProfile(await this.#unary<ProfileView__Output>((done) => this.#client.SetProfileMode({ spiffe_id: spiffeId, mode }, this.#deadline(), done)));
+  }
+
+  async acceptDeviation(spiffeId: string, seq: number): Promise<ProfileView> {
+    return readProfile(await this.#unary<ProfileView__Output>((done) => this.#client.AcceptDeviation({ spiffe_id: spiffeId, seq }, this.#deadline(), done)));
+  }
+
+  async quarantined(): Promise<QuarantineView[]> {
+    const m = await this.#unary<ListQuarantineResponse__Output>((done) => this.#client.ListQuarantine({}, this.#deadline(), done));
+    return m.processes.map(readQuarantine);
+  }
+
+  async releaseQuarantine(pid: number): Promise<QuarantineView> {
+    return readQuarantine(await this.#unary<QuarantinedProcess__Output>((done) => this.#client.ReleaseQuarantine({ pid }, this.#deadline(), done)));
+  }
+
+  async posture(pid: number): Promise<PostureReport> {
+    return readPostureReport(await this.#unary<PostureReport__Output>((done) => this.#client.Posture({ pid }, this.#deadline(), done)));
   }
 
   async caStatus(): Promise<CaStatus> {

@@ -8,6 +8,7 @@ export type AdminErrorCode =
   | 'NOT_ENFORCING' // the agent runs without --policy: there is no policy to check, apply or audit
   | 'BAD_POLICY' // the policy text does not parse or validate (the message names line and reason)
   | 'BAD_REQUEST' // a request field breaks its rule (the message names the field)
+  | 'NOT_FOUND' // what the request names does not exist (an identity without a profile, a pid not quarantined)
   | 'UNAVAILABLE' // the agent is up but cannot answer now (starting, stopping, a part failed)
   | 'FELL_BEHIND' // a follow stream's client read too slowly; the stream was ended
   | 'SOCKET_IN_USE' // another live server listens on the admin socket path

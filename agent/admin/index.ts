@@ -1,7 +1,7 @@
 /**
  * admin/: tether's admin API (proto/admin.proto, package tether.admin.v1, service Admin) on a
  * Unix socket only root may connect to, and the client every `tether` command that reads or
- * changes the running agent uses (status, healthcheck, ps, entry match, ca, events, conns,
+ * changes the running agent uses (status, healthcheck, ps, entry match, posture, ca, events, conns,
  * policy); tether's version (package.json's), which both the CLI and the agent report.
  * Invariants: the socket is never wider than 0600, not even while it is being made (bound in a
  * private directory, then linked into place); a live socket is never taken over, a stale one is
@@ -16,8 +16,10 @@
  */
 export type {
   AdminBackend, AgentCounts, AgentStatus, CaStatus, ConnectionView, EntryMatch, FeatureView, Lifecycle, PolicyApplied, PolicyCheckRequest,
-  PolicyDecision, PolicyEvent, PolicyStatus, ProcessInfo, RotationReport, UnusedRule,
+  MeshStatus, PolicyDecision, PolicyEvent, PolicyStatus, PostureCheckView, PostureReport, ProcessInfo, RotationReport, TunnelInfo, UnusedRule,
 } from './backend.js';
+export type { DeviationView, ProfileMode, ProfileView, QuarantineView } from './profile-messages.js';
+export { PROFILE_MODES } from './profile-messages.js';
 export { tetherVersion } from './version.js';
 export { AdminError, type AdminErrorCode, type AdminErrorOptions } from './errors.js';
 export { AdminServer, DEFAULT_MAX_BACKLOG, type AdminServerOptions } from './server.js';

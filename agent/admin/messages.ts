@@ -3,7 +3,8 @@
  * travel as empty strings and come back as null; enums travel by their proto names. A client
  * refuses a message it cannot read (BAD_RESPONSE): an agent of another version, never a guess.
  */
-import type { ConnectionView, PolicyApplied, PolicyDecision, PolicyEvent, UnusedRule } from './backend.js';
+import type { ConnectionView, PolicyApplied, PolicyDecision, PolicyEvent, TunnelInfo, UnusedRule } from './backend.js';
+import type { Tunnel, Tunnel__Output } from './gen/tether/admin/v1/Tunnel.js';
 import { AdminError } from './errors.js';
 import type { Connection, Connection__Output } from './gen/tether/admin/v1/Connection.js';
 import type { Mode__Output } from './gen/tether/admin/v1/Mode.js';
@@ -25,7 +26,7 @@ const ROLES = { client: 'ROLE_CLIENT', server: 'ROLE_SERVER' } as const satisfie
 export function eventMessage(e: PolicyEvent): PolicyEventMessage {
   return {
     time: e.time, verdict: VERDICTS[e.verdict], mode: MODES[e.mode], pid: e.pid, comm: e.comm,
-    from: e.from ?? '', to: e.to ?? '', destination: e.destination,
+    from: e.from ?? '', to: e.to ?? '', destination: e.destination, kind: e.kind ?? 'connect', reason: e.reason ?? '', source: e.source ?? '',
   };
 }
 
@@ -34,7 +35,38 @@ export function readEvent(m: PolicyEvent__Output): PolicyEvent {
   if (verdict === 'allow') throw badResponse('PolicyEvent.verdict is VERDICT_ALLOW: an event is a deny or an audit');
   return {
     time: m.time, verdict, mode: fromProto(MODES, m.mode, 'PolicyEvent.mode'), pid: m.pid, comm: m.comm,
-    from: orNull(m.from), to: orNull(m.to), destination: m.destination,
+    from: orNull(m.from), to: orNull(m.to), destination: m.destination, ...eventKind(m.kind),
+    ...(m.reason === '' ? {} : { reason: m.reason }), ...(m.source === '' ? {} : { source: m.source }),
+  };
+}
+
+const EVENT_KINDS: ReadonlyArray<NonNullable<PolicyEvent['kind']>> = ['connect', 'tunnel', 'inbound', 'profile'];
+
+/** A connect event reads as it was made, without kind (the default); the others carry theirs. */
+function eventKind(kind: string): Pick<PolicyEvent, 'kind'> {
+  if (kind === '' || kind === 'connect') return {};
+  const known = EVENT_KINDS.find((k) => k === kind);
+  if (known === undefined) throw badResponse(`PolicyEvent.kind is ${JSON.stringify(kind)}`);
+  return { kind: known };
+}
+
+const SIDES: ReadonlyArray<TunnelInfo['side']> = ['client', 'server'];
+const DATA_PATHS: ReadonlyArray<TunnelInfo['mode']> = ['ktls', 'userspace'];
+
+export function tunnelMessage(t: TunnelInfo): Tunnel {
+  return {
+    since: t.since, side: t.side, source_id: t.sourceId, dest_id: t.destId, original: t.original, peer: t.peer, mode: t.mode,
+    bytes_to_destination: t.bytesToDestination, bytes_from_destination: t.bytesFromDestination,
+  };
+}
+
+export function readTunnel(m: Tunnel__Output): TunnelInfo {
+  const side = SIDES.find((x) => x === m.side);
+  const mode = DATA_PATHS.find((x) => x === m.mode);
+  if (side === undefined || mode === undefined) throw badResponse(`Tunnel side ${JSON.stringify(m.side)} or mode ${JSON.stringify(m.mode)} is unknown`);
+  return {
+    since: m.since, side, sourceId: m.source_id, destId: m.dest_id, original: m.original, peer: m.peer, mode,
+    bytesToDestination: Number(m.bytes_to_destination), bytesFromDestination: Number(m.bytes_from_destination),
   };
 }
 

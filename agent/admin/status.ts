@@ -18,6 +18,7 @@ const ADMIN_STATUS = {
   NOT_ENFORCING: Status.FAILED_PRECONDITION,
   BAD_POLICY: Status.INVALID_ARGUMENT,
   BAD_REQUEST: Status.INVALID_ARGUMENT,
+  NOT_FOUND: Status.NOT_FOUND,
   UNAVAILABLE: Status.UNAVAILABLE,
   FELL_BEHIND: Status.RESOURCE_EXHAUSTED,
   // Set-up and client-side codes: a backend that throws one has a bug of its own.
@@ -29,7 +30,7 @@ const ADMIN_STATUS = {
 } as const satisfies Record<AdminErrorCode, Status>;
 
 /** The codes a server sends on the wire; the others never leave the process they arose in. */
-const SENT: ReadonlySet<AdminErrorCode> = new Set(['NOT_ENFORCING', 'BAD_POLICY', 'BAD_REQUEST', 'UNAVAILABLE', 'FELL_BEHIND']);
+const SENT: ReadonlySet<AdminErrorCode> = new Set(['NOT_ENFORCING', 'BAD_POLICY', 'BAD_REQUEST', 'NOT_FOUND', 'UNAVAILABLE', 'FELL_BEHIND']);
 
 /** The logger the admin server writes to (a pino child fits). */
 export interface AdminLog {

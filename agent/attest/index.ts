@@ -3,6 +3,9 @@
  * never from the caller. A process is a ProcessKey (tgid + start time), never a bare pid; the
  * tracker keeps the table exact and rebuilds it from /proc when the kernel reports lost events.
  * Reads /proc and the cgroup tree itself; everything from the kernel comes through kernel/.
+ * Posture (posture.ts): a process's status flags, its executable's immutability and its root
+ * filesystem's contents, judged against an entry's requirements; root scans are bounded in time
+ * (an incomplete one never passes) and cached per (mount namespace, root inode).
  * May import: kernel/.
  */
 export { AttestError, type AttestErrorCode } from './errors.js';
@@ -16,3 +19,7 @@ export { CgroupPaths } from './cgroup-paths.js';
 export { parseCgroupPath } from './container-id.js';
 export { ExeDigests } from './exe-digest.js';
 export { SelectorSource, type SelectorQuery, type SelectorSourceOptions } from './selectors.js';
+export {
+  PostureChecker, type PostureCheck, type PostureCheckerOptions, type PostureRequirements, type PostureVerdict,
+} from './posture.js';
+export { RootScans, scanRoot, DEFAULT_SCAN_LIMIT_MS, type RootScan, type RootScanOptions, type RootScansOptions } from './root-scan.js';

@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { SelectorSource, detectTicksPerSecond, hostTracker } from '../attest/index.js';
+import { PostureChecker, SelectorSource, StartClock, detectTicksPerSecond, hostTracker } from '../attest/index.js';
 import { LocalAuthority } from '../ca/index.js';
 import { detectKernelFeatures, ensureBpffs, findCgroupV2Mount, KernelError, PeerCredentialReader, ProcEventSource } from '../kernel/index.js';
-import { FileEntryStore } from '../registry/index.js';
+import { FileEntryStore, capabilityName } from '../registry/index.js';
 import { SpiffeError, TrustDomain } from '../spiffe/index.js';
 import { JwtSvidCache, X509SvidCache } from '../svid/index.js';
 import { IdentityBackend, WorkloadServer } from '../workload/index.js';
@@ -14,6 +14,9 @@ import { AdminServer, type AgentStatus } from '../admin/index.js';
 import { adminBackend } from './admin-backend.js';
 import { agentStatus } from './status.js';
 import { startEnforcement } from './enforcement.js';
+import { QuarantineRelay } from './profiles.js';
+import { startMesh } from './mesh.js';
+import { syncMeshMaps } from './mesh-maps.js';
 import { KernelHealth, type WatchedLinks } from './health.js';
 import { registerAgentMetrics } from './metrics.js';
 import { AgentReadiness, caCheck, workloadCheck } from './readiness.js';
@@ -37,6 +40,9 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   const log = createLogger(config.logLevel);
   const releaseEarlyHangups = ignoreHangupsWhileStarting(log);
   const trustDomain = parseTrustDomain(config.trustDomain, log);
+  if (config.mesh !== undefined && config.policy === undefined) {
+    throw new ConfigError('mesh: the mesh needs a policy (--policy, policy): connects are redirected by the enforcement hooks, after the policy allowed them');
+  }
   mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
   chmodSync(config.stateDir, 0o711); // workloads reach public/ below it, and nothing else
   ensureBpffs(config.pinDir);
@@ -92,13 +98,20 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   }), (unsubscribe) => unsubscribe());
   const selectors = new SelectorSource({ describer, table: tracker.table });
   const ticksPerSecond = detectTicksPerSecond();
+  // Posture gates (entries' `posture:`): root-filesystem scans cached per root, each bounded to 2 s.
+  const posture = new PostureChecker({ clock: new StartClock(ticksPerSecond), capabilityName });
+  const quarantine = new QuarantineRelay(); // profiles (with a policy) attach their quarantine set
   const backend = new IdentityBackend({
+    quarantine,
     trustDomain, tracker, selectors, entries, x509, jwt,
     bundles: { x509Bundle: () => ca.x509Bundle(), jwtBundle: () => ca.jwtBundle(), onChange: (l) => ca.onChange(() => l()) },
-    ticksPerSecond, observer: observers.attestation,
+    ticksPerSecond, observer: observers.attestation, posture, postureObserver: observers.posture,
   });
   const enforcement = config.policy === undefined ? undefined
-    : await startEnforcement({ config, cgroup, trustDomain, life, log, entries, tracker, selectors, ticksPerSecond, metrics });
+    : await startEnforcement({ config, cgroup, trustDomain, life, log, entries, tracker, selectors, ticksPerSecond, metrics, quarantine });
+  if (enforcement !== undefined && config.mesh === undefined) syncMeshMaps(enforcement.sock.maps, undefined);
+  const mesh = enforcement === undefined || config.mesh === undefined ? undefined
+    : await startMesh({ mesh: config.mesh, trustDomain, enforcement, ca, x509, entries, life, log, metrics });
   const health = await life.start('kernel health', () => {
     const parts: Record<string, WatchedLinks> = {};
     if (procEvents !== undefined) parts['kernel.proc_tracepoints'] = procEvents;
@@ -127,10 +140,10 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   const status = (): AgentStatus => agentStatus({
     startedAt, now, trustDomain: trustDomain.name, workloadSocket: socket, adminSocket,
     metrics: { configured: config.metricsAddr, served: metricsServer }, features, tracker, entries, x509, jwt,
-    workload: () => workloadServer, policy: enforcement?.status,
+    workload: () => workloadServer, policy: enforcement?.status, mesh: mesh?.status,
   });
   await life.start('admin API', async () => {
-    const server = new AdminServer({ socketPath: adminSocket, backend: adminBackend(enforcement, { status, tracker, describer, selectors, entries, ca }), log: log.child({ component: 'admin' }) });
+    const server = new AdminServer({ socketPath: adminSocket, backend: adminBackend(enforcement, { status, tracker, describer, selectors, entries, ca, tunnels: mesh?.tunnels, posture }), log: log.child({ component: 'admin' }) });
     await server.start();
     return server;
   }, (server) => server.close(STOP_DEADLINE_MS));
@@ -142,7 +155,8 @@ export async function runAgent(config: Config, reloadConfig?: () => Config): Pro
   process.stdout.write(`tether agent: serving the Workload API on ${socket} (SPIFFE_ENDPOINT_SOCKET=unix://${socket}); `
     + `trust domain ${trustDomain.name}, CA ${active?.id ?? '-'} (${caStatus.mode}), ${entries.current().length} entries from ${entriesPath}, `
     + `tracking ${tracker.stats().processes} processes; pins ${config.pinDir}, cgroup ${cgroup}; `
-    + `${enforcement === undefined ? 'no policy' : `policy ${config.policy}`}; admin ${adminSocket}; metrics ${metricsServer === undefined ? 'off' : `port ${metricsServer.port}`}\n`);
+    + `${enforcement === undefined ? 'no policy' : `policy ${config.policy}`}; `
+    + `${mesh === undefined ? '' : `mesh ${mesh.status().mode} on port ${config.mesh?.port}; `}admin ${adminSocket}; metrics ${metricsServer === undefined ? 'off' : `port ${metricsServer.port}`}\n`);
   log.info({ component: 'daemon', trustDomain: trustDomain.name, socket, entries: entries.current().length, cgroup }, 'agent started');
 
   releaseEarlyHangups();

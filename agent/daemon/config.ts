@@ -1,7 +1,58 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { parseCidr, parsePortRange, type Cidr, type PortRange } from '../enforce/index.js';
 import { parseListenAddress } from '../telemetry/index.js';
+
+/** A value made by a parser of enforce/ (the policy file's own spelling), its refusal as the issue. */
+function parsedBy<T>(parse: (text: string) => { ok: true; value: T } | { ok: false; reason: string }) {
+  return z.union([z.string(), z.number()]).transform((value, ctx): T => {
+    const result = parse(String(value));
+    if (result.ok) return result.value;
+    ctx.addIssue({ code: 'custom', message: result.reason });
+    return z.NEVER;
+  });
+}
+
+const tcpPort = z.number().int().min(1).max(65535);
+
+/**
+ * Cross-host tunnels (../shared/MESH.md). Absent: off, nothing is redirected. Needs a policy
+ * (the redirect runs in the enforcement hooks, after the policy has allowed the connect).
+ */
+const MeshSchema = z.object({
+  /** Remote networks whose connections are tunnelled ("10.0.0.0/8", "fd00::/8"). */
+  cidrs: z.array(parsedBy<Cidr>(parseCidr)).min(1, { message: 'list at least one network ("10.0.0.0/8"), or leave mesh out' }),
+  /** Only these destination ports are tunnelled ([8080, "9000-9100"]); absent: every port. */
+  ports: z.array(parsedBy<PortRange>(parsePortRange)).min(1, { message: 'list ports, or leave ports out to tunnel every port' }).optional(),
+  /** The tunnel listener peer agents dial (TLS 1.3), on every address; connects to it are never redirected. */
+  port: tcpPort.default(15008),
+  /** Where the kernel sends redirected connects: this agent's listener on 127.0.0.1 and ::1. */
+  outboundPort: tcpPort.default(15001),
+  /** strict: meshed workloads are reachable from other hosts only through the agent (direct SYNs
+   * dropped in the kernel); permissive: direct connections still work, each counted and reported. */
+  inbound: z.enum(['strict', 'permissive']).default('strict'),
+  /** Deadline for a tunnel's handshake and its CONNECT answer. */
+  handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+}).strict().refine((m) => m.port !== m.outboundPort, { message: 'port and outboundPort must differ', path: ['outboundPort'] });
+
+/** "24h", "30m", "90s", "2d" (or a number of ms) → ms. */
+const duration = z.union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, { message: 'a duration: "24h", "30m", "90s", "2d"' })])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const [, n, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(v) as RegExpExecArray;
+    return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
+  });
+
+/** Behaviour profiles (agent/profile/): only with a policy (they live in the enforcement hooks). */
+const ProfilesSchema = z.object({
+  /** One YAML file per profiled identity, watched; default <stateDir>/profiles. */
+  dir: z.string().min(1).optional(),
+  /** How long `learn` lasts before the profile is monitored. */
+  learnWindow: duration.default(86_400_000),
+  /** How often the kernel's flows and listeners are read for learning and deviations. */
+  scanIntervalMs: z.number().int().min(100).default(5_000),
+}).strict();
 
 /** Every key with its default, in one place; flags map one to one onto keys (DESIGN.md table). */
 const ConfigSchema = z.object({
@@ -50,6 +101,8 @@ const ConfigSchema = z.object({
     /** Where cgroup programs attach; default the cgroup v2 mount root (production). */
     cgroup: z.string().min(1).optional(),
   }).strict().default({}),
+  mesh: MeshSchema.optional(),
+  profiles: ProfilesSchema.default({ learnWindow: 86_400_000, scanIntervalMs: 5_000 }),
   health: z.object({
     /** How often the kernel programs' links are checked (and repaired when detached behind the
      * agent's back); /readyz shows a fault for about this long. */

@@ -4,9 +4,9 @@ import type { AdminBackend, PolicyStatus } from '../admin/index.js';
 import { CgroupPaths, type ProcessRecord, type ProcessTracker, type SelectorSource } from '../attest/index.js';
 import {
   IdentityNumbers, KernelIdentities, PolicyStore, PolicySwitch, SockEventFeed, UserSpaceIdentities, compilePolicy, syncLocalAddresses,
-  type Policy, type RawSockEvent,
+  type MeshedNetworks, type Policy, type PolicyEvent, type RawSockEvent,
 } from '../enforce/index.js';
-import { bootTimeNs, findCgroupV2Mount, Mode, SockEventKind, SockPrograms, SockRole, Verdict, type SockEvent } from '../kernel/index.js';
+import { bootTimeNs, findCgroupV2Mount, Mode, SockEventKind, SockPrograms, SockRole, Verdict, type ProfileEvent, type SockEvent } from '../kernel/index.js';
 import type { FileEntryStore } from '../registry/index.js';
 import type { SpiffeId, TrustDomain } from '../spiffe/index.js';
 import type { Logger } from '../telemetry/index.js';
@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 import { enforcementAdmin, type EnforcementMethod } from './enforcement-admin.js';
 import { registerMapMetrics } from './metrics.js';
+import { startProfiles, type Profiles, type QuarantineRelay } from './profiles.js';
 
 /** How often the host's addresses are copied into the kernel (they change with DHCP, pods...). */
 const LOCAL_ADDRESSES_MS = 10_000;
@@ -29,6 +30,8 @@ export interface EnforcementDeps {
   readonly selectors: SelectorSource;
   readonly ticksPerSecond: number;
   readonly metrics: Registry;
+  /** The Workload API's view of the quarantine: the profiles attach their set to it. */
+  readonly quarantine?: QuarantineRelay;
 }
 
 /**
@@ -49,13 +52,22 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   const feed = new SockEventFeed({
     idOf: (n) => numbers.idOf(n), bootNs: bootTimeNs, nowMs: Date.now,
     onPolicyEvent: (e) => {
+      if (e.kind === 'inbound') {
+        (e.verdict === 'deny' ? log.warn.bind(log) : log.info.bind(log))({ ...e }, e.verdict === 'deny'
+          ? 'direct connection from another host refused (mesh.inbound strict)' : 'unauthenticated direct connection from another host (mesh.inbound permissive)');
+        return;
+      }
       policyEvents.inc({ verdict: e.verdict });
       (e.verdict === 'deny' ? log.warn.bind(log) : log.info.bind(log))({ ...e }, e.verdict === 'deny' ? 'connect denied' : 'connect would be denied (audit mode)');
     },
   });
+  // Profile events that come before the profiles have started wait for them.
+  const early: ProfileEvent[] = [];
+  let onProfileEvents = (batch: ProfileEvent[]): void => { early.push(...batch); };
   const sock = await o.life.start('enforcement hooks', () => SockPrograms.open({
     pinDir: o.config.pinDir, cgroup: o.cgroup, ticksPerSecond: o.ticksPerSecond,
     onEvents: (batch) => feed.apply(batch.map(rawEvent)),
+    onProfileEvents: (batch) => onProfileEvents(batch),
   }), (s) => s.release());
   log.info({ cgroup: o.cgroup, link: sock.link }, sock.link === 'adopted' ? 'adopted the pinned hooks of an earlier run' : 'hooks attached');
   registerKernelMetrics(o.metrics, sock, feed);
@@ -78,7 +90,8 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
     selectorsOf: (r, q) => o.selectors.selectorsOf(r, q), identityAtExec: (r) => kernelIds.identityAtExec(r),
     inScope: scopeOf(o.cgroup), onError: (err) => log.error({ err: (err as Error).message }, 'a process identity was not decided'),
   });
-  const switcher = new PolicySwitch(sock.maps);
+  const switcher = new PolicySwitch(sock.maps, process.pid); // its own connects are tunnels' legs: never judged or redirected
+  const meshed: MeshedNetworks | undefined = o.config.mesh && { cidrs: o.config.mesh.cidrs, ports: o.config.mesh.ports };
   const numberOf = (id: SpiffeId): number => numbers.numberOf(id);
   let inForce: { generation: number; rules: number; policy: Policy } | undefined; // what the last switch wrote, for `tether status`
   const enforce = (): { generation: number; rules: number; mode: Policy['mode'] } => {
@@ -87,7 +100,7 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
     const synced = kernelIds.sync(set, numberOf, o.tracker.table.values());
     void userIds.setEntries(set, synced.userSpaceOnly.length, numberOf);
     const current = policies.current() as Policy;
-    const compiled = compilePolicy(current, ids, numberOf);
+    const compiled = compilePolicy(current, ids, numberOf, meshed);
     const applied = switcher.apply(compiled);
     log.info({ ...applied, mode: compiled.mode, executables: synced.executables, cgroups: synced.cgroups, seeded: synced.seeded,
       userSpaceOnly: synced.userSpaceOnly.length }, 'policy in force');
@@ -101,6 +114,12 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
   await o.life.start('policy updates', () => [o.entries.onChange(enforceLogged), policies.onChange(enforceLogged), o.tracker.onStarted(userIds.onStarted)],
     (stops) => { for (const s of stops) s(); });
   const observedSince = new Date().toISOString();
+  const profiles = await startProfiles({
+    config: o.config, trustDomain: o.trustDomain, sock, numbers, tracker: o.tracker, ticksPerSecond: o.ticksPerSecond, life: o.life,
+    log: o.log, metrics: o.metrics, relay: o.quarantine, report: (event) => { feed.events.push(event); },
+  });
+  onProfileEvents = profiles.onKernelEvents;
+  profiles.onKernelEvents(early.splice(0));
 
   const policy = (): Policy => policies.current() as Policy;
   const admin = enforcementAdmin({
@@ -113,8 +132,10 @@ export async function startEnforcement(o: EnforcementDeps): Promise<Enforcement>
       unidentified: p.unidentified, cgroup: o.cgroup,
     };
   };
-  return { admin, reloadPolicy: () => { policies.reload(); }, hooks: sock, status };
-
+  return {
+    admin, reloadPolicy: () => { policies.reload(); }, hooks: sock, status,
+    sock, policy, idOf: (n) => numbers.idOf(n), report: (event) => { feed.events.push(event); }, profiles,
+  };
 }
 
 export interface Enforcement {
@@ -125,6 +146,14 @@ export interface Enforcement {
   readonly hooks: Pick<SockPrograms, 'check' | 'repair'>;
   /** The policy in force, for `tether status`. */
   readonly status: () => PolicyStatus;
+  /** For the mesh (daemon/mesh.ts): the hooks' maps and redirect records, the policy file as in
+   * force, identity numbers back to IDs, and `tether events` for its refusals. */
+  readonly sock: SockPrograms;
+  readonly policy: () => Policy;
+  readonly idOf: (n: number) => SpiffeId | undefined;
+  readonly report: (event: PolicyEvent) => void;
+  /** Behaviour profiles and the quarantine (daemon/profiles.ts), for the admin API. */
+  readonly profiles: Profiles;
 }
 
 export type { EnforcementMethod } from './enforcement-admin.js';
@@ -144,7 +173,9 @@ function scopeOf(cgroup: string): (r: ProcessRecord) => boolean {
   };
 }
 
-const KINDS = new Map<number, RawSockEvent['kind']>([[SockEventKind.VERDICT, 'verdict'], [SockEventKind.OPEN, 'open'], [SockEventKind.CLOSE, 'close']]);
+const KINDS = new Map<number, RawSockEvent['kind']>([
+  [SockEventKind.VERDICT, 'verdict'], [SockEventKind.OPEN, 'open'], [SockEventKind.CLOSE, 'close'], [SockEventKind.INBOUND, 'inbound'],
+]);
 
 function rawEvent(e: SockEvent): RawSockEvent {
   return {
@@ -186,6 +217,17 @@ function registerKernelMetrics(registry: Registry, sock: SockPrograms, feed: Soc
   new Counter({
     name: 'tether_policy_events_lost_total', help: 'Kernel socket events lost because the ring buffer was full', registers: [registry],
     collect() { this.reset(); this.inc(Number(sock.eventsLost())); },
+  });
+  new Counter({
+    name: 'tether_mesh_inbound_direct_total',
+    help: 'Direct connections (SYNs) from other hosts to meshed workloads: denied (mesh.inbound strict) or unauthenticated (permissive, let in)',
+    labelNames: ['verdict'], registers: [registry],
+    collect() {
+      const counts = sock.inboundCounts();
+      this.reset();
+      this.inc({ verdict: 'denied' }, Number(counts.denied));
+      this.inc({ verdict: 'unauthenticated' }, Number(counts.unauthenticated));
+    },
   });
   new Gauge({
     name: 'tether_connections_open', help: 'Live connections in the enforcement cgroup known to the agent (one per side)', registers: [registry],

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { TrackerStats } from '../attest/index.js';
 import type { CaStatus } from '../ca/index.js';
-import type { AttestationObserver, WorkloadObserver } from '../workload/index.js';
+import type { AttestationObserver, PostureObserver, WorkloadObserver } from '../workload/index.js';
 
 /**
  * What the agent's metrics observe, each through what its folder already offers: stats() of the
@@ -22,6 +22,7 @@ export interface AgentParts {
 export interface AgentObservers {
   readonly workload: WorkloadObserver;
   readonly attestation: AttestationObserver;
+  readonly posture: PostureObserver;
 }
 
 /** Attestation is a table lookup and a few /proc reads (a first sha256 of a large binary takes longer). */
@@ -58,9 +59,15 @@ export function registerAgentMetrics(registry: Registry, parts: AgentParts): Age
     name: 'tether_attestation_seconds', help: 'From a Workload API call\'s arrival to its process identified and its selectors matched to entries',
     buckets: ATTESTATION_BUCKETS, registers: [registry],
   });
+  const posture = new Counter({
+    name: 'tether_posture_checks_total',
+    help: 'Posture checks made as SVIDs were decided (each issuance, exec and executable change), by check and result (pass|fail)',
+    labelNames: ['check', 'result'], registers: [registry],
+  });
   return {
     workload: { answered: (method, code) => calls.inc({ method, code }) },
     attestation: { attested: (seconds) => attestation.observe(seconds) },
+    posture: { checked: (check, ok) => posture.inc({ check, result: ok ? 'pass' : 'fail' }) },
   };
 }
 

@@ -1,4 +1,4 @@
-import { tetherVersion, type AgentStatus, type PolicyStatus } from '../admin/index.js';
+import { tetherVersion, type AgentStatus, type MeshStatus, type PolicyStatus } from '../admin/index.js';
 import type { KernelFeature } from '../kernel/index.js';
 import { parseListenAddress } from '../telemetry/index.js';
 
@@ -21,6 +21,8 @@ export interface StatusParts {
   readonly workload: () => { readonly streams: number; readonly connections: number } | undefined;
   /** The policy in force; undefined without --policy. */
   readonly policy: (() => PolicyStatus) | undefined;
+  /** The mesh; undefined when it is off. */
+  readonly mesh: (() => MeshStatus) | undefined;
 }
 
 /** The Status answer, built from the parts now. */
@@ -46,6 +48,7 @@ export function agentStatus(parts: StatusParts): AgentStatus {
       workloadConnections: workload?.connections ?? 0,
     },
     policy: parts.policy?.() ?? null,
+    mesh: parts.mesh?.() ?? null,
   };
 }
 

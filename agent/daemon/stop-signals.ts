@@ -10,7 +10,7 @@ export interface StopSignalOptions {
   /** SIGHUP: reload what can be reloaded. */
   readonly onHangup: () => void;
   /**
-   * Stop when what started the agent is gone (its parent or grandparent exited). A wrapper
+   * Stop when what started the agent is gone (its parent, grandparent or great-grandparent exited). A wrapper
    * killed without passing the signal on (npx, a script) must not leave an agent behind holding
    * the sockets; under systemd (parent pid 1) or as a container's pid 1 this never fires.
    */
@@ -26,15 +26,20 @@ export interface Ancestor {
   readonly startTicks: bigint;
 }
 
+/** Parent, grandparent and great-grandparent: `npx` runs the agent under `sh -c`, and a script
+ * that starts npx through a function or `nsenter` in the background (`f npx ... &`) holds the pid
+ * of a subshell one level further up; killing that subshell orphans npx, so it counts too. */
+const WATCHED_ANCESTORS = 3;
+
 /**
- * The agent's parent and the parent's parent (init and pid 0 excluded): a wrapper such as
- * `npx` runs the agent under `sh -c`, and a SIGKILL of the wrapper leaves that shell alive as the
- * agent's parent, so the grandparent counts too. Read once at start.
+ * The agent's nearest ancestors (init and pid 0 excluded): a wrapper killed without passing the
+ * signal on leaves the processes below it alive, the agent's parent among them, so the levels
+ * above count too. Read once at start.
  */
 export function startedBy(): Ancestor[] {
   const out: Ancestor[] = [];
   let pid = process.ppid;
-  for (let depth = 0; depth < 2 && pid > 1; depth++) {
+  for (let depth = 0; depth < WATCHED_ANCESTORS && pid > 1; depth++) {
     const stat = readStat(pid);
     if (stat === undefined) break;
     out.push({ pid, startTicks: stat.startTicks });

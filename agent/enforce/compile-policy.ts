@@ -1,7 +1,7 @@
 import type { SpiffeId } from '../spiffe/index.js';
 import { EnforceError } from './errors.js';
 import type { Policy } from './policy-file.js';
-import { matchesId, type Cidr, type IdPattern } from './policy-values.js';
+import { matchesId, portInRanges, type Cidr, type IdPattern, type PortRange } from './policy-values.js';
 
 /** One allowed (source number, destination number, port) of the kernel's policy map; port 0 = any. */
 export interface PolicyTuple {
@@ -26,6 +26,16 @@ export interface CompiledPolicy {
   readonly cidrs: readonly CidrTuple[];
 }
 
+/**
+ * The networks the mesh tunnels (config mesh.cidrs, mesh.ports; ports undefined: every port). An
+ * identity rule also lets its source connect to them: which workload answers there is checked by
+ * the tunnel against the same rule once the peer agent has presented its SVID.
+ */
+export interface MeshedNetworks {
+  readonly cidrs: readonly Cidr[];
+  readonly ports: readonly PortRange[] | undefined;
+}
+
 /** A port range wider than this is refused rather than written as thousands of map entries. */
 const MAX_PORTS_PER_RULE = 1024;
 
@@ -34,7 +44,9 @@ const MAX_PORTS_PER_RULE = 1024;
  * now (the entries'; a new ID needs a recompile), each ID turned into its stable number, each
  * port range into ports. Pure: numbers come from `numberOf`.
  */
-export function compilePolicy(policy: Policy, knownIds: readonly SpiffeId[], numberOf: (id: SpiffeId) => number): CompiledPolicy {
+export function compilePolicy(
+  policy: Policy, knownIds: readonly SpiffeId[], numberOf: (id: SpiffeId) => number, meshed?: MeshedNetworks,
+): CompiledPolicy {
   const tuples = new Map<string, PolicyTuple>();
   const cidrs = new Map<string, CidrTuple>();
   const expand = (p: IdPattern): SpiffeId[] => (p.kind === 'exact' ? [p.id] : knownIds.filter((id) => matchesId(p, id)));
@@ -58,12 +70,25 @@ export function compilePolicy(policy: Policy, knownIds: readonly SpiffeId[], num
           tuples.set(`${t.src}/${t.dst}/${t.port}`, t);
         }
       }
+      for (const cidr of meshed?.cidrs ?? []) {
+        for (const port of meshedPorts(ports, meshed?.ports, rule.line)) {
+          const t = { src: numberOf(from), cidr, port };
+          cidrs.set(`${t.src}/${cidr.address.toString('hex')}/${cidr.prefixLength}/${port}`, t);
+        }
+      }
     }
   }
   return { mode: policy.mode, unidentified: policy.unidentified, tuples: [...tuples.values()], cidrs: [...cidrs.values()] };
 }
 
-function portsOf(ranges: Policy['rules'][number]['ports'], line: number): number[] {
+/** A rule's ports (0: any) that the mesh tunnels. */
+function meshedPorts(rulePorts: readonly number[], mesh: readonly PortRange[] | undefined, line: number): number[] {
+  if (mesh === undefined) return [...rulePorts];
+  if (rulePorts.includes(0)) return portsOf(mesh, line);
+  return rulePorts.filter((p) => portInRanges(mesh, p));
+}
+
+function portsOf(ranges: readonly PortRange[], line: number): number[] {
   if (ranges.length === 0) return [0];
   const out: number[] = [];
   for (const r of ranges) {

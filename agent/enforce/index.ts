@@ -18,13 +18,14 @@ export {
   type Cidr, type IdPattern, type PortRange,
 } from './policy-values.js';
 export { FIRST_IDENTITY_NUMBER, IDENTITY_NUMBER_LIMIT, IdentityNumbers } from './identity-numbers.js';
-export { compilePolicy, type CidrTuple, type CompiledPolicy, type PolicyTuple } from './compile-policy.js';
+export { compilePolicy, type CidrTuple, type CompiledPolicy, type MeshedNetworks, type PolicyTuple } from './compile-policy.js';
 export { PolicySwitch } from './policy-switch.js';
 export { KernelIdentities, type KernelIdentitySync } from './kernel-identities.js';
 export { PolicyStore, type PolicyLog } from './policy-store.js';
 export { UserSpaceIdentities, type UserSpaceIdentitiesOptions } from './user-space-identities.js';
 export { ruleAllows, type Destination } from './rule-match.js';
 export { decide, type PolicyDecision } from './policy-decision.js';
+export { decideTunnel } from './tunnel-decision.js';
 export type { ObservedFlow } from './observed-flow.js';
 export { suggestPolicy } from './policy-suggest.js';
 export { describeRule, unusedRules, type UnusedRule } from './unused-rules.js';

@@ -11,9 +11,13 @@ type SwitchMaps = Pick<SockMaps, 'policy' | 'cidrs' | 'config'>;
  */
 export class PolicySwitch {
   readonly #maps: SwitchMaps;
+  readonly #agentTgid: number;
 
-  constructor(maps: SwitchMaps) {
+  /** `agentTgid`: the process whose connects the hooks leave alone (the agent passes its own pid,
+   * for its tunnels' legs); 0, the default: none. */
+  constructor(maps: SwitchMaps, agentTgid = 0) {
     this.#maps = maps;
+    this.#agentTgid = agentTgid;
   }
 
   /** The generation in force and whether any policy is (an adopted map tells what ran before). */
@@ -35,6 +39,7 @@ export class PolicySwitch {
       unidentified: policy.unidentified === 'deny' ? Unidentified.DENY : Unidentified.ALLOW,
       generation: next,
       enabled: 1,
+      agentTgid: this.#agentTgid,
     });
     this.#clear(old);
     return { generation: next, rules: policy.tuples.length + policy.cidrs.length };
@@ -43,7 +48,7 @@ export class PolicySwitch {
   /** No policy: the hook allows everything and reports nothing. */
   disable(): void {
     const { generation } = this.current();
-    this.#maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation, enabled: 0 });
+    this.#maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation, enabled: 0, agentTgid: this.#agentTgid });
   }
 
   #clear(generation: number): void {

@@ -17,13 +17,23 @@ export interface PolicyEvent {
   readonly to: string | null;
   /** "127.0.0.1:8080", "[::1]:443". */
   readonly destination: string;
+  /** What was refused: a connect (the kernel's hooks; the default), a mesh tunnel (either end),
+   * or a direct connection from another host to a meshed workload (inbound: deny when strict,
+   * audit when permissive: allowed, unauthenticated), or a deviation from a behaviour profile
+   * (profile: deny when the exec was killed, audit when only reported; `reason` says what). */
+  readonly kind?: 'connect' | 'tunnel' | 'inbound' | 'profile';
+  /** Tunnels and inbound: a code and what happened ("DENIED: policy denies ..."). */
+  readonly reason?: string;
+  /** Inbound: where the direct connection came from, "10.0.0.1:40212". */
+  readonly source?: string;
 }
 
 /** The fields of kernel/'s SockEvent this feed reads (the kernel's enums as plain values). */
 export interface RawSockEvent {
   readonly ktimeNs: bigint;
   readonly cookie: bigint;
-  readonly kind: 'verdict' | 'open' | 'close';
+  /** inbound: a SYN from another host to an identified listener while the mesh's inbound check is on. */
+  readonly kind: 'verdict' | 'open' | 'close' | 'inbound';
   /** Open events: which side this socket is. */
   readonly role: 'client' | 'server';
   readonly tgid: number;
@@ -81,6 +91,18 @@ export class SockEventFeed {
           since: timeOf(e), role: e.role,
           local: endpoint(family, e.localAddr, e.localPort), peer, localId: this.#name(e.localId), peerId: this.#name(e.peerId),
         });
+        continue;
+      }
+      if (e.kind === 'inbound') {
+        // Strict drops it (deny); permissive lets it in unauthenticated: an audit, allowed and reported.
+        const event: PolicyEvent = {
+          time: timeOf(e), kind: 'inbound', verdict: e.verdict === 'deny' ? 'deny' : 'audit', mode: e.mode, pid: 0, comm: '',
+          from: null, to: this.#name(e.localId), destination: endpoint(family, e.localAddr, e.localPort), source: peer,
+          reason: e.verdict === 'deny' ? 'DIRECT_REFUSED: mesh.inbound strict: a meshed workload is reached through its agent only'
+            : 'UNAUTHENTICATED: mesh.inbound permissive: a direct plaintext connection from another host',
+        };
+        this.events.push(event);
+        this.#o.onPolicyEvent?.(event);
         continue;
       }
       if (e.verdict === 'allow') continue; // the kernel reports only denies and would-denies; never log an allow as one

@@ -9,7 +9,7 @@ export const LAYOUT = {
   tether_proc_identity: { size: 16, fields: { id: 0, coarse: 4, _pad: 5, start_ns: 8 } },
   tether_exe_key: { size: 16, fields: { ino: 0, dev: 8, uid: 12 } },
   tether_policy_key: { size: 12, fields: { src: 0, dst: 4, port: 8, generation: 10, _pad: 11 } },
-  tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, _pad: 4 } },
+  tether_sock_config: { size: 8, fields: { mode: 0, unidentified: 1, generation: 2, enabled: 3, agent_tgid: 4 } },
   tether_sock_rodata: { size: 16, fields: { tick_ns: 0, wakeup_bytes: 8, _pad: 12 } },
   tether_addr_key: { size: 20, fields: { family: 0, _pad: 1, addr: 4 } },
   tether_cidr_key: { size: 28, fields: { prefixlen: 0, src: 4, port: 8, generation: 10, family: 11, addr: 12 } },
@@ -19,10 +19,38 @@ export const LAYOUT = {
   tether_sock_identity: { size: 12, fields: { local_id: 0, peer_id: 4, role: 8, _pad: 9 } },
   tether_conn_key: { size: 40, fields: { client_addr: 0, server_addr: 16, client_port: 32, server_port: 34, family: 36, _pad: 37 } },
   tether_mesh_cidr_key: { size: 24, fields: { prefixlen: 0, port: 4, family: 6, _pad: 7, addr: 8 } },
-  tether_mesh_config: { size: 8, fields: { tunnel_port: 0, enabled: 2, _pad: 3 } },
+  tether_mesh_config: { size: 8, fields: { tunnel_port: 0, enabled: 2, inbound: 3, peer_port: 4, _pad: 6 } },
   tether_mesh_origin_key: { size: 20, fields: { addr: 0, port: 16, family: 18, _pad: 19 } },
   tether_mesh_origin: { size: 56, fields: { cookie: 0, start_ns: 8, cgroup_id: 16, tgid: 24, src_id: 28, port: 32, family: 34, _pad: 35, addr: 40 } },
+  tether_profile_exe_key: { size: 16, fields: { id: 0, dev: 4, ino: 8 } },
+  tether_quarantine: { size: 24, fields: { start_ns: 0, since_ns: 8, id: 16, reason: 20, coarse: 21, _pad: 22 } },
+  tether_profile_event: { size: 360, fields: { ktime_ns: 0, start_ns: 8, parent_start_ns: 16, exe_ino: 24, cgroup_id: 32, kind: 40, tgid: 44, ppid: 48, id: 52, exe_dev: 56, mode: 60, parent_quarantined: 61, _pad: 62, peer_id: 64, port: 68, family: 70, _pad2: 71, addr: 72, comm: 88, filename: 104 } },
 } as const;
+
+/** enum tether_profile_mode */
+export const ProfileMode = {
+  LEARN: 1,
+  MONITOR: 2,
+  ENFORCE: 3,
+} as const;
+export type ProfileMode = (typeof ProfileMode)[keyof typeof ProfileMode];
+
+/** enum tether_quarantine_reason */
+export const QuarantineReason = {
+  EXEC: 1,
+  AGENT: 2,
+  CONNECT: 3,
+} as const;
+export type QuarantineReason = (typeof QuarantineReason)[keyof typeof QuarantineReason];
+
+/** enum tether_profile_event_kind */
+export const ProfileEventKind = {
+  EXEC_SEEN: 1,
+  EXEC_DEVIATION: 2,
+  EXEC_KILLED: 3,
+  CONNECT_REFUSED: 4,
+} as const;
+export type ProfileEventKind = (typeof ProfileEventKind)[keyof typeof ProfileEventKind];
 
 /** enum tether_mesh_prefix */
 export const MeshPrefix = {
@@ -30,18 +58,32 @@ export const MeshPrefix = {
 } as const;
 export type MeshPrefix = (typeof MeshPrefix)[keyof typeof MeshPrefix];
 
+/** enum tether_mesh_inbound */
+export const MeshInbound = {
+  OFF: 0,
+  PERMISSIVE: 1,
+  STRICT: 2,
+} as const;
+export type MeshInbound = (typeof MeshInbound)[keyof typeof MeshInbound];
+
 /** enum tether_sock_event_kind */
 export const SockEventKind = {
   VERDICT: 0,
   OPEN: 1,
   CLOSE: 2,
+  INBOUND: 3,
 } as const;
 export type SockEventKind = (typeof SockEventKind)[keyof typeof SockEventKind];
 
 /** enum tether_sock_counter */
 export const SockCounter = {
   EVENTS_LOST: 0,
-  COUNTER_MAX: 1,
+  INBOUND_DENIED: 1,
+  INBOUND_UNAUTHENTICATED: 2,
+  PROFILE_EVENTS_LOST: 3,
+  EXECS_KILLED: 4,
+  QUARANTINE_DENIED: 5,
+  COUNTER_MAX: 6,
 } as const;
 export type SockCounter = (typeof SockCounter)[keyof typeof SockCounter];
 
@@ -293,6 +335,7 @@ export interface SockConfig {
   readonly unidentified: number;
   readonly generation: number;
   readonly enabled: number;
+  readonly agentTgid: number;
 }
 export function decodeSockConfig(buf: Buffer, offset = 0): SockConfig {
   if (buf.length < offset + 8) throw new RangeError(`tether_sock_config: need 8 bytes at ${offset}, have ${buf.length}`);
@@ -301,6 +344,7 @@ export function decodeSockConfig(buf: Buffer, offset = 0): SockConfig {
     unidentified: buf.readUInt8(offset + 1),
     generation: buf.readUInt8(offset + 2),
     enabled: buf.readUInt8(offset + 3),
+    agentTgid: buf.readUInt32LE(offset + 4),
   };
 }
 export function encodeSockConfig(value: SockConfig): Buffer {
@@ -309,6 +353,7 @@ export function encodeSockConfig(value: SockConfig): Buffer {
   buf.writeUInt8(value.unidentified, 1);
   buf.writeUInt8(value.generation, 2);
   buf.writeUInt8(value.enabled, 3);
+  buf.writeUInt32LE(value.agentTgid, 4);
   return buf;
 }
 
@@ -571,18 +616,24 @@ export function encodeMeshCidrKey(value: MeshCidrKey): Buffer {
 export interface MeshConfig {
   readonly tunnelPort: number;
   readonly enabled: number;
+  readonly inbound: number;
+  readonly peerPort: number;
 }
 export function decodeMeshConfig(buf: Buffer, offset = 0): MeshConfig {
   if (buf.length < offset + 8) throw new RangeError(`tether_mesh_config: need 8 bytes at ${offset}, have ${buf.length}`);
   return {
     tunnelPort: buf.readUInt16LE(offset + 0),
     enabled: buf.readUInt8(offset + 2),
+    inbound: buf.readUInt8(offset + 3),
+    peerPort: buf.readUInt16LE(offset + 4),
   };
 }
 export function encodeMeshConfig(value: MeshConfig): Buffer {
   const buf = Buffer.alloc(8);
   buf.writeUInt16LE(value.tunnelPort, 0);
   buf.writeUInt8(value.enabled, 2);
+  buf.writeUInt8(value.inbound, 3);
+  buf.writeUInt16LE(value.peerPort, 4);
   return buf;
 }
 
@@ -642,5 +693,122 @@ export function encodeMeshOrigin(value: MeshOrigin): Buffer {
   buf.writeUInt16LE(value.port, 32);
   buf.writeUInt8(value.family, 34);
   value.addr.copy(buf, 40, 0, 16);
+  return buf;
+}
+
+/** struct tether_profile_exe_key (16 bytes) */
+export interface ProfileExeKey {
+  readonly id: number;
+  readonly dev: number;
+  readonly ino: bigint;
+}
+export function decodeProfileExeKey(buf: Buffer, offset = 0): ProfileExeKey {
+  if (buf.length < offset + 16) throw new RangeError(`tether_profile_exe_key: need 16 bytes at ${offset}, have ${buf.length}`);
+  return {
+    id: buf.readUInt32LE(offset + 0),
+    dev: buf.readUInt32LE(offset + 4),
+    ino: buf.readBigUInt64LE(offset + 8),
+  };
+}
+export function encodeProfileExeKey(value: ProfileExeKey): Buffer {
+  const buf = Buffer.alloc(16);
+  buf.writeUInt32LE(value.id, 0);
+  buf.writeUInt32LE(value.dev, 4);
+  buf.writeBigUInt64LE(value.ino, 8);
+  return buf;
+}
+
+/** struct tether_quarantine (24 bytes) */
+export interface Quarantine {
+  readonly startNs: bigint;
+  readonly sinceNs: bigint;
+  readonly id: number;
+  readonly reason: number;
+  readonly coarse: number;
+}
+export function decodeQuarantine(buf: Buffer, offset = 0): Quarantine {
+  if (buf.length < offset + 24) throw new RangeError(`tether_quarantine: need 24 bytes at ${offset}, have ${buf.length}`);
+  return {
+    startNs: buf.readBigUInt64LE(offset + 0),
+    sinceNs: buf.readBigUInt64LE(offset + 8),
+    id: buf.readUInt32LE(offset + 16),
+    reason: buf.readUInt8(offset + 20),
+    coarse: buf.readUInt8(offset + 21),
+  };
+}
+export function encodeQuarantine(value: Quarantine): Buffer {
+  const buf = Buffer.alloc(24);
+  buf.writeBigUInt64LE(value.startNs, 0);
+  buf.writeBigUInt64LE(value.sinceNs, 8);
+  buf.writeUInt32LE(value.id, 16);
+  buf.writeUInt8(value.reason, 20);
+  buf.writeUInt8(value.coarse, 21);
+  return buf;
+}
+
+/** struct tether_profile_event (360 bytes) */
+export interface ProfileEvent {
+  readonly ktimeNs: bigint;
+  readonly startNs: bigint;
+  readonly parentStartNs: bigint;
+  readonly exeIno: bigint;
+  readonly cgroupId: bigint;
+  readonly kind: number;
+  readonly tgid: number;
+  readonly ppid: number;
+  readonly id: number;
+  readonly exeDev: number;
+  readonly mode: number;
+  readonly parentQuarantined: number;
+  readonly peerId: number;
+  readonly port: number;
+  readonly family: number;
+  readonly addr: Buffer;
+  readonly comm: string;
+  readonly filename: string;
+}
+export function decodeProfileEvent(buf: Buffer, offset = 0): ProfileEvent {
+  if (buf.length < offset + 360) throw new RangeError(`tether_profile_event: need 360 bytes at ${offset}, have ${buf.length}`);
+  return {
+    ktimeNs: buf.readBigUInt64LE(offset + 0),
+    startNs: buf.readBigUInt64LE(offset + 8),
+    parentStartNs: buf.readBigUInt64LE(offset + 16),
+    exeIno: buf.readBigUInt64LE(offset + 24),
+    cgroupId: buf.readBigUInt64LE(offset + 32),
+    kind: buf.readUInt32LE(offset + 40),
+    tgid: buf.readUInt32LE(offset + 44),
+    ppid: buf.readUInt32LE(offset + 48),
+    id: buf.readUInt32LE(offset + 52),
+    exeDev: buf.readUInt32LE(offset + 56),
+    mode: buf.readUInt8(offset + 60),
+    parentQuarantined: buf.readUInt8(offset + 61),
+    peerId: buf.readUInt32LE(offset + 64),
+    port: buf.readUInt16LE(offset + 68),
+    family: buf.readUInt8(offset + 70),
+    addr: Buffer.from(buf.subarray(offset + 72, offset + 72 + 16)),
+    comm: cString(buf, offset + 88, 16),
+    filename: cString(buf, offset + 104, 256),
+  };
+}
+export function encodeProfileEvent(value: ProfileEvent): Buffer {
+  const buf = Buffer.alloc(360);
+  buf.writeBigUInt64LE(value.ktimeNs, 0);
+  buf.writeBigUInt64LE(value.startNs, 8);
+  buf.writeBigUInt64LE(value.parentStartNs, 16);
+  buf.writeBigUInt64LE(value.exeIno, 24);
+  buf.writeBigUInt64LE(value.cgroupId, 32);
+  buf.writeUInt32LE(value.kind, 40);
+  buf.writeUInt32LE(value.tgid, 44);
+  buf.writeUInt32LE(value.ppid, 48);
+  buf.writeUInt32LE(value.id, 52);
+  buf.writeUInt32LE(value.exeDev, 56);
+  buf.writeUInt8(value.mode, 60);
+  buf.writeUInt8(value.parentQuarantined, 61);
+  buf.writeUInt32LE(value.peerId, 64);
+  buf.writeUInt16LE(value.port, 68);
+  buf.writeUInt8(value.family, 70);
+  value.addr.copy(buf, 72, 0, 16);
+  buf.write(value.comm.slice(0, 15), 88, 15, 'utf8');
+  buf.write(value.filename.slice(0, 255), 104, 255, 'utf8');
   return buf;
 }

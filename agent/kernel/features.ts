@@ -51,7 +51,7 @@ export const FALLBACKS: Readonly<Record<FeatureName, string>> = {
   peerPidfd: 'pidfd_open(2) on the SO_PEERCRED pid, tied to the caller by its start time in the process table',
   bpfLsm: 'nothing uses it yet (exec allow-lists and quarantine, profile/, will)',
   fentry: 'tp_btf tracepoints, which the process tracker uses anyway',
-  ktls: 'nothing uses it yet (mesh/ tunnels will encrypt in user space without it)',
+  ktls: 'mesh/ tunnels encrypt in user space (Node\'s TLS); probeKtls() settles it with the agent\'s own privileges',
 };
 
 /** The kernel functions and types each feature's code is built from, as BTF or kallsyms names them. */

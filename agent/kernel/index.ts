@@ -36,3 +36,13 @@ export {
   type MeshCidrKey, type MeshConfig, type MeshOriginKey, type MeshOrigin,
 } from './abi.gen.js';
 export { formatIp, ipv4Bytes, ipv6Bytes } from './ip-address.js';
+export { MeshInbound } from './abi.gen.js';
+export type { InboundCounts } from './sock-programs.js';
+export {
+  KTLS_CIPHERS, KtlsSocket, OwnedSocket, RecordType, ktlsCryptoInfoSizes, relayKtls,
+  type KtlsCipherName, type KtlsDirection, type KtlsRecord, type KtlsRelay, type KtlsRelayEnd, type KtlsRelayReason,
+} from './ktls.js';
+export { probeKtls, type KtlsMode, type KtlsProbeOptions, type KtlsProbeResult } from './ktls-probe.js';
+export {
+  ProfileMode, ProfileEventKind, QuarantineReason, type ProfileEvent, type ProfileExeKey, type Quarantine,
+} from './abi.gen.js';

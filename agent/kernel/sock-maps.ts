@@ -5,6 +5,7 @@ import {
   type AddrKey, type MeshCidrKey, type MeshConfig, type MeshOrigin, type MeshOriginKey, type CidrKey, type ExeKey, type FlowKey, type FlowStats, type PolicyKey,
   type ProcIdentity, type SockConfig,
 } from './abi.gen.js';
+import { decodeProfileExeKey, decodeQuarantine, encodeProfileExeKey, encodeQuarantine, type ProfileExeKey, type Quarantine } from './abi.gen.js';
 import type { BpfMap } from './bpf-map.js';
 import type { BpfObject } from './bpf-object.js';
 import { perCpu, structCodec, u32, u64, type Codec } from './codec.js';
@@ -36,16 +37,30 @@ export interface SockMaps {
   readonly verdicts: BpfMap<number, bigint[]>;
   /** (src, dst, port[, external address]) → count, last time, last verdict: an LRU of what connected. */
   readonly flows: BpfMap<FlowKey, FlowStats>;
-  /** per-CPU counts by enum tether_sock_counter (events lost: the ring was full). */
+  /** per-CPU counts by enum tether_sock_counter (events lost: the ring was full; mesh.inbound's
+   * SYNs denied and let through unauthenticated). */
   readonly counters: BpfMap<number, bigint[]>;
   /** LPM trie (port, family, CIDR) → 1: meshed remotes, whose connects go to the tunnel listener;
    * port 0 = any; prefixlen is 32 + the CIDR's prefix length (meshCidrKey). */
   readonly meshCidrs: BpfMap<MeshCidrKey, number>;
-  /** index 0: { tunnelPort, enabled }. */
+  /** index 0: { tunnelPort, enabled, inbound (MeshInbound), peerPort }. */
   readonly meshConfig: BpfMap<number, MeshConfig>;
   /** a redirected connection's client end (the accepted socket's peer) → its original destination
    * and caller; taken on accept (SockPrograms.meshOrigin), dropped by the kernel at close. */
   readonly meshOrigins: BpfMap<MeshOriginKey, MeshOrigin>;
+  /** identity → enum tether_profile_mode (ProfileMode): what the exec tracepoint does for its
+   * processes in the cgroup (lib/sock_profile.h); no entry: nothing. */
+  readonly profileModes: BpfMap<number, number>;
+  /** (identity, exe dev, exe ino) → 1: the executables an identity's processes may exec. */
+  readonly profileExes: BpfMap<ProfileExeKey, number>;
+  /** An enforced profile's destinations by identity: (profiled id as src, listener id as dst,
+   * port, generation 0) → 1. */
+  readonly profilePeers: BpfMap<PolicyKey, number>;
+  /** An enforced profile's destinations by address: LPM trie (profiled id as src, port,
+   * generation 0, family, CIDR) → 1; prefixlen 64 + the CIDR's (cidrKey). */
+  readonly profileCidrs: BpfMap<CidrKey, number>;
+  /** tgid → quarantine (start time, identity, reason): connects refused; forks inherit it. */
+  readonly quarantined: BpfMap<number, Quarantine>;
 }
 
 const struct = <K extends keyof typeof LAYOUT, T>(name: K, encode: (v: T) => Buffer, decode: (b: Buffer, o?: number) => T): Codec<T> =>
@@ -70,6 +85,11 @@ export function sockMaps(object: BpfObject): SockMaps {
     meshConfig: object.map('mesh_config', u32, struct('tether_mesh_config', encodeMeshConfig, decodeMeshConfig)),
     meshOrigins: object.map('mesh_origins', struct('tether_mesh_origin_key', encodeMeshOriginKey, decodeMeshOriginKey),
       struct('tether_mesh_origin', encodeMeshOrigin, decodeMeshOrigin)),
+    profileModes: object.map('profile_mode', u32, byte),
+    profileExes: object.map('profile_exes', struct('tether_profile_exe_key', encodeProfileExeKey, decodeProfileExeKey), byte),
+    profilePeers: object.map('profile_peers', struct('tether_policy_key', encodePolicyKey, decodePolicyKey), byte),
+    profileCidrs: object.map('profile_cidrs', struct('tether_cidr_key', encodeCidrKey, decodeCidrKey), byte),
+    quarantined: object.map('quarantined', u32, struct('tether_quarantine', encodeQuarantine, decodeQuarantine)),
   };
 }
 

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { SockCounter, decodeSockEvent, encodeSockRodata, type SockEvent } from './abi.gen.js';
+import { SockCounter, decodeProfileEvent, decodeSockEvent, encodeSockRodata, type ProfileEvent, type SockEvent } from './abi.gen.js';
 import { checkAbi } from './abi-check.js';
 import { BpfLink } from './bpf-link.js';
 import { BpfObject } from './bpf-object.js';
@@ -11,14 +11,23 @@ import { native } from './native.js';
 import { bpfObjectPath } from './paths.js';
 import { RingBuffer } from './ring-buffer.js';
 import { sockMaps, type SockMaps } from './sock-maps.js';
+import { u32 } from './codec.js';
 
-/** The hooks, each with a link pinned as link_<name>: the cgroup hooks (sockops included) on the
- * agent's cgroup, the identity tracepoints host-wide (they only give identities; the hooks act
- * only in the cgroup). */
+/** The hooks, each with a link pinned as link_<name>: the cgroup hooks (sockops and the mesh's
+ * inbound ingress included) on the agent's cgroup, the identity tracepoints host-wide (they only
+ * give identities; the hooks act only in the cgroup). */
 const PROGRAMS = [
-  'handle_bind4', 'handle_bind6', 'handle_connect4', 'handle_connect6', 'handle_sockops',
+  'handle_bind4', 'handle_bind6', 'handle_connect4', 'handle_connect6', 'handle_sockops', 'handle_ingress',
   'handle_identity_exec', 'handle_identity_fork', 'handle_identity_exit',
 ] as const;
+
+/** mesh.inbound's counts over all CPUs: direct SYNs from other hosts to meshed listeners. */
+export interface InboundCounts {
+  /** dropped (strict) */
+  readonly denied: bigint;
+  /** let through, unauthenticated (permissive) */
+  readonly unauthenticated: bigint;
+}
 
 export interface SockProgramsOptions {
   readonly pinDir: string;
@@ -31,10 +40,26 @@ export interface SockProgramsOptions {
   /** Given: the sock_events ring is read on the loop and its events handed over in batches
    * (denies and would-denies, connections opened and closed), in the order the kernel wrote them. */
   readonly onEvents?: (events: SockEvent[]) => void;
+  /** Given: the profile_events ring (execs by processes of profiled identities in the cgroup:
+   * learned, deviating, killed) is read on the loop, each written at once (lib/sock_profile.h). */
+  readonly onProfileEvents?: (events: ProfileEvent[]) => void;
   /** The kernel wakes the reader once this many bytes of events wait (0: every event); default 64 KiB. */
   readonly wakeupBytes?: number;
   /** What waits below wakeupBytes is delivered at least this often; default 100 ms. */
   readonly drainIntervalMs?: number;
+}
+
+/** The exec tracepoint is host-wide: lib/sock_profile.h acts only on tasks under the cgroup in
+ * `profile_cgroup`, the one the hooks attach to. A cgroup array takes the directory's fd; the
+ * kernel holds the cgroup itself, so the fd is closed at once. Written on every open: a restarted
+ * agent with another --cgroup moves it. */
+function setProfileCgroup(object: BpfObject, cgroup: string): void {
+  const fd = openSync(cgroup, 'r');
+  try {
+    object.map('profile_cgroup', u32, u32).update(0, fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** ns per tick, refused unless a whole number of ns (the kernel divides start times by it). */
@@ -81,12 +106,17 @@ export class SockPrograms {
   readonly #object: BpfObject;
   readonly #links: LinkSet;
   readonly #ring: RingBuffer<SockEvent> | undefined;
+  readonly #profileRing: RingBuffer<ProfileEvent> | undefined;
   readonly #drainTimer: NodeJS.Timeout | undefined;
 
-  private constructor(object: BpfObject, links: LinkSet, how: 'attached' | 'adopted', ring: RingBuffer<SockEvent> | undefined, drainMs: number) {
+  private constructor(object: BpfObject, links: LinkSet, how: 'attached' | 'adopted', rings: {
+    sock: RingBuffer<SockEvent> | undefined; profile: RingBuffer<ProfileEvent> | undefined;
+  }, drainMs: number) {
+    const ring = rings.sock;
     this.#object = object;
     this.#links = links;
     this.#ring = ring;
+    this.#profileRing = rings.profile;
     if (ring) this.#drainTimer = setInterval(() => ring.drain(), drainMs).unref();
     this.link = how;
     this.maps = sockMaps(object);
@@ -99,10 +129,15 @@ export class SockPrograms {
       program.startsWith('handle_identity_') ? object.attach(program) : object.attachCgroup(program, options.cgroup);
     const links = new LinkSet(attach);
     let ring: RingBuffer<SockEvent> | undefined;
+    let profileRing: RingBuffer<ProfileEvent> | undefined;
     try {
+      setProfileCgroup(object, options.cgroup);
       // The reader first: nothing a hook writes after attaching is missed.
       if (options.onEvents) {
         ring = new RingBuffer({ mapFd: object.mapFd('sock_events'), name: 'sock_events', decode: decodeSockEvent, onEvents: options.onEvents });
+      }
+      if (options.onProfileEvents) {
+        profileRing = new RingBuffer({ mapFd: object.mapFd('profile_events'), name: 'profile_events', decode: decodeProfileEvent, onEvents: options.onProfileEvents });
       }
       let adopted = true;
       for (const program of PROGRAMS) {
@@ -118,9 +153,10 @@ export class SockPrograms {
       }
       // A pinned link detached since (`bpftool link detach`) is attached again, not adopted as is.
       if (links.repair().length > 0) adopted = false;
-      return new SockPrograms(object, links, adopted ? 'adopted' : 'attached', ring, options.drainIntervalMs ?? DEFAULT_DRAIN_MS);
+      return new SockPrograms(object, links, adopted ? 'adopted' : 'attached', { sock: ring, profile: profileRing }, options.drainIntervalMs ?? DEFAULT_DRAIN_MS);
     } catch (err) {
       ring?.close();
+      profileRing?.close();
       links.release();
       object.close();
       throw err;
@@ -129,12 +165,29 @@ export class SockPrograms {
 
   /** Deliver what the event ring holds now, synchronously; 0 without onEvents. */
   drainEvents(): number {
-    return this.#ring?.drain() ?? 0;
+    return (this.#ring?.drain() ?? 0) + (this.#profileRing?.drain() ?? 0);
   }
 
   /** Events the kernel could not write (the ring was full), over all CPUs, since the maps were pinned. */
   eventsLost(): bigint {
-    return (this.maps.counters.lookup(SockCounter.EVENTS_LOST) ?? []).reduce((a, b) => a + b, 0n);
+    return this.#counter(SockCounter.EVENTS_LOST);
+  }
+
+  /** mesh.inbound's counts since the maps were pinned. */
+  inboundCounts(): InboundCounts {
+    return { denied: this.#counter(SockCounter.INBOUND_DENIED), unauthenticated: this.#counter(SockCounter.INBOUND_UNAUTHENTICATED) };
+  }
+
+  /** Behaviour profiles' counts since the maps were pinned (lib/sock_profile.h). */
+  profileCounts(): { readonly execsKilled: bigint; readonly quarantineDenied: bigint; readonly eventsLost: bigint } {
+    return {
+      execsKilled: this.#counter(SockCounter.EXECS_KILLED), quarantineDenied: this.#counter(SockCounter.QUARANTINE_DENIED),
+      eventsLost: this.#counter(SockCounter.PROFILE_EVENTS_LOST),
+    };
+  }
+
+  #counter(index: SockCounter): bigint {
+    return (this.maps.counters.lookup(index) ?? []).reduce((a, b) => a + b, 0n);
   }
 
   /**
@@ -167,6 +220,7 @@ export class SockPrograms {
   release(): void {
     clearInterval(this.#drainTimer);
     this.#ring?.close();
+    this.#profileRing?.close();
     this.#links.release();
     this.#object.close();
   }

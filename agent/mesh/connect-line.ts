@@ -6,7 +6,10 @@ import { MeshError } from './errors.js';
  *   client → server  `CONNECT <host>:<port>\n`, at most CONNECT_MAX_BYTES with the newline;
  *                    host an IPv4 dotted quad, `[IPv6]` or a DNS name; port 1..65535, no leading 0.
  *   server → client  `OK\n`, `DENIED\n` (policy) or `FAILED\n` (destination unreachable).
- * Nothing else may travel before OK: the client sends no byte past CONNECT until it has read OK.
+ *   client → server  after OK, `GO <n>\n`: the records the client read before it (tickets and
+ *                    OK), the TX sequence number of a kTLS server (MESH.md §2); others ignore n.
+ * Nothing else may travel before OK: the client sends no byte past CONNECT until it has read OK,
+ * and the server none past OK until it has read GO.
  */
 export const CONNECT_MAX_BYTES = 256;
 export const REPLY_MAX_BYTES = 8;
@@ -55,6 +58,20 @@ export function formatReply(reply: Reply): Buffer {
 export function parseReply(line: string): Reply {
   if (line === 'OK' || line === 'DENIED' || line === 'FAILED') return line;
   throw new MeshError('BAD_REPLY', `the tunnel server answered ${JSON.stringify(line.slice(0, 32))}, not OK, DENIED or FAILED`);
+}
+
+/** `GO <n>\n`: the records the client read before sending it (tickets and OK). */
+export function formatGo(records: number): Buffer {
+  return Buffer.from(`GO ${records}\n`, 'ascii');
+}
+
+export const GO_MAX_BYTES = 24;
+
+/** A GO line without its "\n"; BAD_CONNECT otherwise. */
+export function parseGo(line: string): number {
+  const m = /^GO (0|[1-9][0-9]{0,15})$/.exec(line);
+  if (m === null) throw new MeshError('BAD_CONNECT', `not \`GO <records>\`: ${JSON.stringify(line.slice(0, 32))}`);
+  return Number(m[1]);
 }
 
 const bad = (message: string): MeshError => new MeshError('BAD_CONNECT', message);

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { resetTunnel } from './tls-handle.js';
 
 /** What one relay moved, and why it stopped when it did not end cleanly on both sides. */
 export type RelayResult = {
@@ -15,10 +16,11 @@ export type RelayResult = {
  * destination's) and a tunnel's TLSSocket both ways, in Node. EOF on one side becomes end() on
  * the other (FIN, or close_notify then FIN), so half-close is carried; both sockets must have
  * been made with allowHalfOpen. A failure on either side resets the plain socket (its peer sees
- * ECONNRESET, never a clean EOF that would pass for the whole stream) and destroys the tunnel.
- * `done` is called once, after both sockets have closed.
+ * ECONNRESET, never a clean EOF that would pass for the whole stream) and the tunnel's TCP
+ * socket (the peer agent's relay fails in turn and resets its own workload's).
+ * `done` is called once, after both sockets have closed; the returned function reads the counts live.
  */
-export function relay(plain: Socket, tunnel: TLSSocket, done: (result: RelayResult) => void): void {
+export function relay(plain: Socket, tunnel: TLSSocket, done: (result: RelayResult) => void): () => { bytesOut: number; bytesIn: number } {
   let bytesOut = 0;
   let bytesIn = 0;
   let error: Error | undefined;
@@ -26,7 +28,7 @@ export function relay(plain: Socket, tunnel: TLSSocket, done: (result: RelayResu
   const fail = (err: Error): void => {
     error ??= err;
     if (!plain.destroyed) plain.resetAndDestroy();
-    tunnel.destroy();
+    if (!tunnel.destroyed) resetTunnel(tunnel); // the peer agent must see a cut too, not a clean end
   };
   const closed = (socket: Socket): void => {
     // A socket that closes before its peer's EOF reached it was cut short: the other side must not
@@ -42,4 +44,5 @@ export function relay(plain: Socket, tunnel: TLSSocket, done: (result: RelayResu
   tunnel.once('close', () => closed(tunnel));
   plain.pipe(tunnel);
   tunnel.pipe(plain);
+  return () => ({ bytesOut, bytesIn });
 }

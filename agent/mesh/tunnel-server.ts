@@ -1,11 +1,15 @@
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { KtlsSocket } from '../kernel/index.js';
 import { checkLeaf, type SpiffeId } from '../spiffe/index.js';
-import { CONNECT_MAX_BYTES, LineReader, formatReply, parseConnect, type ConnectTarget, type Reply } from './connect-line.js';
+import { CONNECT_MAX_BYTES, GO_MAX_BYTES, LineReader, formatReply, parseConnect, parseGo, type ConnectTarget, type Reply } from './connect-line.js';
 import { ContextCache } from './context-cache.js';
 import { MeshError, type MeshErrorCode } from './errors.js';
 import { TUNNEL_SUITES } from './key-schedule.js';
-import { relay } from './relay.js';
+import { LiveTunnels, endpointText, type TunnelView } from './live-tunnels.js';
+import { relayNative, type NativeRelay } from './ktls-relay.js';
+import { ServerKeylog, ktlsCipherOf, serverSwitch, type KtlsDataPath } from './ktls-switch.js';
+import { relay, type RelayResult } from './relay.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_TUNNEL_PORT, type TunnelEvent, type TunnelEventSink } from './tunnel-event.js';
 import { checkPeer, portOfSni, type TunnelSvid, type TunnelTrust } from './tunnel-tls.js';
 
@@ -22,16 +26,18 @@ export interface TunnelServerOptions {
   readonly destinationHost?: string;
   /** Deadline for the TLS handshake (from accept), and again for CONNECT (from the handshake's end); default 10 s. */
   readonly handshakeTimeoutMs?: number;
+  /** kTLS (probeKtls found it): tunnels switch to it after CONNECT/OK/GO (MESH.md §2); unset, Node relays. */
+  readonly ktls?: KtlsDataPath;
 }
 
 /** What is known of one accepted tunnel as it goes. */
-type Accepted = { sourceId?: SpiffeId; destId?: SpiffeId; destination?: ConnectTarget };
+type Accepted = { sourceId?: SpiffeId; destId?: SpiffeId; destination?: ConnectTarget; peer?: string };
 
 /**
  * The server end of tunnels over Node's TLS (MESH.md §5, the fallback): picks the destination
  * workload's SVID by SNI (`p<port>.tether`), checks the client's SVID, reads one CONNECT line,
- * asks policy, dials the local destination, answers OK and relays; DENIED or FAILED then close
- * otherwise. A bad peer costs its own connection only. Handles: the listening socket and every
+ * asks policy, dials the local destination (unread), answers OK, reads GO and relays (with
+ * `ktls`, in the kernel: MESH.md §2-3); DENIED or FAILED then close otherwise. A bad peer costs its own connection only. Handles: the listening socket and every
  * live tunnel until close().
  */
 export class TunnelServer {
@@ -41,6 +47,9 @@ export class TunnelServer {
   readonly #server: Server;
   readonly #live = new Set<Socket>();
   readonly #refused = new WeakSet<TLSSocket>();
+  readonly #tunnels = new LiveTunnels();
+  readonly #keylog: ServerKeylog | undefined;
+  readonly #native = new Set<NativeRelay>();
 
   constructor(options: TunnelServerOptions) {
     this.#options = options;
@@ -58,7 +67,11 @@ export class TunnelServer {
         }
       },
     });
-    this.#server.on('connection', (raw: Socket) => this.#track(raw));
+    this.#keylog = options.ktls === undefined ? undefined : new ServerKeylog(this.#server);
+    this.#server.on('connection', (raw: Socket) => {
+      raw.setNoDelay(true); // each exchange line is one small record: Nagle would hold GO's answer for a delayed ACK
+      this.#track(raw);
+    });
     this.#server.on('secureConnection', (socket: TLSSocket) => this.#accepted(socket));
     // With a listener here Node leaves the socket open (even after its own handshake timeout).
     this.#server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -80,12 +93,18 @@ export class TunnelServer {
 
   /** Stops accepting and destroys every live tunnel (their workloads see a reset). */
   close(): Promise<void> {
-    for (const socket of this.#live) socket.destroy();
+    for (const socket of this.#live) resetOrDestroy(socket);
+    for (const r of this.#native) r.cancel();
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 
-  stats(): { readonly connections: number } {
-    return { connections: this.#live.size };
+  stats(): { readonly connections: number; readonly tunnels: number } {
+    return { connections: this.#live.size, tunnels: this.#tunnels.size };
+  }
+
+  /** The tunnels relaying now, with their bytes so far. */
+  tunnels(): TunnelView[] {
+    return this.#tunnels.list();
   }
 
   #track(socket: Socket): void {
@@ -105,7 +124,8 @@ export class TunnelServer {
   #accepted(socket: TLSSocket): void {
     this.#track(socket);
     socket.allowHalfOpen = true;
-    const state: Accepted = {};
+    // The peer's address now: a kTLS switch destroys the TLSSocket, which then has no remoteAddress.
+    const state: Accepted = { peer: endpointText(socket.remoteAddress, socket.remotePort) };
     const timer = setTimeout(() => this.#refuse(socket, state, 'TIMEOUT', `no CONNECT within ${this.#timeoutMs} ms`), this.#timeoutMs);
     socket.on('error', () => socket.destroy()); // reported by whichever step was waiting
     socket.once('close', () => {
@@ -167,22 +187,90 @@ export class TunnelServer {
 
   #dial(socket: TLSSocket, state: Required<Accepted>): void {
     const host = this.#options.destinationHost ?? '127.0.0.1';
-    const dest = netConnect({ host, port: state.destination.port, allowHalfOpen: true });
+    const dest = netConnect({ host, port: state.destination.port, allowHalfOpen: true, noDelay: true });
+    dest.pause(); // not read before GO: a kTLS relay takes it by fd, its first bytes included
     this.#track(dest);
     const failed = (err: Error): void => this.#answer(socket, state, 'FAILED', 'DESTINATION_FAILED', `${host}:${state.destination.port}: ${err.message}`);
     dest.once('error', failed);
     dest.once('connect', () => {
       dest.off('error', failed);
-      if (socket.destroyed) return void dest.resetAndDestroy();
+      if (socket.destroyed) {
+        // The client went away after CONNECT, before OK (a kTLS client fails as soon as it reads a
+        // ticket it cannot decrypt): reset the destination, and report it like any other failure.
+        dest.resetAndDestroy();
+        this.#keylog?.of(socket)?.zero();
+        return this.#emit('failed', state, 'TLS_FAILED', 'the client\'s connection ended after CONNECT, before OK');
+      }
+      dest.on('error', () => dest.destroy()); // until the relay, a failure shows at the other end
+      const cipher = ktlsCipherOf(socket, this.#options.ktls);
+      const secrets = this.#keylog?.of(socket);
+      if (cipher !== undefined && secrets !== undefined && this.#options.ktls !== undefined) {
+        serverSwitch(socket, secrets, cipher, this.#options.ktls, this.#timeoutMs).then((tunnel) => this.#opened(socket, dest, state, Buffer.alloc(0), tunnel),
+          (err: MeshError) => { dest.resetAndDestroy(); this.#emit('failed', state, err.code, err.message); });
+        return;
+      }
+      secrets?.zero();
       socket.write(formatReply('OK'));
-      this.#emit('opened', state);
-      relay(dest, socket, (r) => this.#emit('closed', state, r.error === undefined ? undefined : 'RELAY_FAILED', r.error?.message,
-        { toDestination: r.bytesIn, fromDestination: r.bytesOut }));
+      this.#awaitGo(socket, dest, state, (rest) => this.#opened(socket, dest, state, rest, undefined));
+    });
+  }
+
+  /** Node's TLS: GO's line (its count is for kTLS servers), then the relay; `rest` is the client's first bytes. */
+  #awaitGo(socket: TLSSocket, dest: Socket, state: Required<Accepted>, then: (rest: Buffer) => void): void {
+    const reader = new LineReader(GO_MAX_BYTES, 'BAD_CONNECT');
+    const stop = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', closed);
+    };
+    const bad = (err: MeshError): void => {
+      stop();
+      dest.resetAndDestroy();
+      this.#refuse(socket, state, err.code, err.message);
+    };
+    const closed = (): void => bad(new MeshError('BAD_CONNECT', 'the client closed before GO'));
+    const timer = setTimeout(() => bad(new MeshError('TIMEOUT', `no GO within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      let got;
+      try {
+        got = reader.push(chunk);
+        if (got === undefined) return;
+        parseGo(got.line);
+      } catch (err) {
+        return bad(err instanceof MeshError ? err : new MeshError('BAD_CONNECT', String(err)));
+      }
+      stop();
+      socket.pause();
+      then(got.rest);
+    };
+    socket.on('data', onData);
+    socket.once('close', closed);
+    socket.resume();
+  }
+
+  #opened(socket: TLSSocket, dest: Socket, state: Required<Accepted>, rest: Buffer, tunnel: KtlsSocket | undefined): void {
+    if (rest.length > 0 && tunnel === undefined) dest.write(rest);
+    this.#emit('opened', state);
+    let removed = (): void => {};
+    let native: NativeRelay | undefined;
+    const done = (r: RelayResult): void => {
+      removed();
+      if (native !== undefined) this.#native.delete(native);
+      this.#emit('closed', state, r.error === undefined ? undefined : 'RELAY_FAILED', r.error?.message,
+        { toDestination: r.bytesIn + rest.length, fromDestination: r.bytesOut });
+    };
+    if (tunnel !== undefined) this.#native.add(native = relayNative(dest, tunnel, rest, done));
+    const counts = native?.counts ?? relay(dest, socket, done);
+    removed = this.#tunnels.add({
+      since: new Date(), side: 'server', sourceId: state.sourceId, destId: state.destId, destination: state.destination,
+      peer: state.peer, mode: tunnel === undefined ? 'userspace' : 'ktls',
+      bytes: () => { const c = counts(); return { toDestination: c.bytesIn + rest.length, fromDestination: c.bytesOut }; },
     });
   }
 
   #answer(socket: TLSSocket, state: Accepted, reply: Reply, reason: MeshErrorCode, message: string): void {
     this.#emit(reason === 'DESTINATION_FAILED' ? 'failed' : 'denied', state, reason, message);
+    this.#keylog?.of(socket)?.zero();
     if (!socket.destroyed) socket.end(formatReply(reply));
     setTimeout(() => socket.destroy(), this.#timeoutMs).unref();
   }
@@ -191,6 +279,7 @@ export class TunnelServer {
   #refuse(socket: TLSSocket, state: Accepted, reason: MeshErrorCode, message: string): void {
     if (this.#refused.has(socket)) return;
     this.#refused.add(socket);
+    this.#keylog?.of(socket)?.zero();
     socket.destroy();
     this.#emit('failed', state, reason, message);
   }
@@ -215,4 +304,14 @@ function localId(socket: TLSSocket): SpiffeId | undefined {
 function handshakeReason(err: Error): MeshErrorCode {
   if (err instanceof MeshError) return err.code;
   return (err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'TIMEOUT' : 'TLS_FAILED';
+}
+
+/** A plain TCP socket ends with RST (a destination must not take a cut stream for a whole one);
+ * a TLSSocket's TCP socket is in the set too and is reset, so the TLS one is only destroyed. */
+function resetOrDestroy(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }

@@ -1,8 +1,9 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { DetailedPeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
-import { SpiffeError, verifyX509Svid, type SpiffeId, type TrustDomain, type X509Bundle } from '../spiffe/index.js';
+import { SpiffeError, type SpiffeId, type TrustDomain, type X509Bundle } from '../spiffe/index.js';
 import { MeshError } from './errors.js';
 import { TUNNEL_SUITES } from './key-schedule.js';
+import { VerifiedPeers } from './verified-peers.js';
 
 /**
  * An X509-SVID as a tunnel presents it: DER chain, leaf first, and the leaf's PKCS#8 key. Both
@@ -63,14 +64,14 @@ export type PeerCheck = { readonly ok: true; readonly id: SpiffeId } | { readonl
 /**
  * The peer's SPIFFE ID after the handshake: its chain verified against the bundle of our trust
  * domain (spiffe/verifyX509Svid: exactly one spiffe:// URI SAN, leaf rules, path, validity at
- * now). Any other trust domain is refused: tunnels do not federate (yet).
+ * now; a chain seen before against the same bundle has only its validity re-checked:
+ * VerifiedPeers). Any other trust domain is refused: tunnels do not federate (yet).
  */
 export function checkPeer(socket: TLSSocket, trust: TunnelTrust): PeerCheck {
   const chain = peerChain(socket);
   if (chain.length === 0) return refuse('PEER_NO_CERTIFICATE', 'the peer presented no certificate');
   try {
-    const { id } = verifyX509Svid(chain, (td) => (td.equals(trust.trustDomain) ? trust.bundle() : undefined), { now: trust.now() });
-    return { ok: true, id };
+    return { ok: true, id: verifiedPeersOf(trust).verify(chain, trust.trustDomain, trust.bundle(), trust.now()) };
   } catch (err) {
     if (err instanceof SpiffeError && err.code === 'NO_BUNDLE_FOR_TRUST_DOMAIN') {
       return refuse('PEER_FOREIGN_TRUST_DOMAIN', `the peer's SVID is not of trust domain ${trust.trustDomain.name}: ${err.message}`, err);
@@ -78,6 +79,15 @@ export function checkPeer(socket: TLSSocket, trust: TunnelTrust): PeerCheck {
     const why = err instanceof SpiffeError ? `${err.code}: ${err.message}` : String(err);
     return refuse('PEER_INVALID_SVID', `the peer's SVID does not verify: ${why}`, err);
   }
+}
+
+/** One memory of verified chains per trust (each tunnel end keeps its trust for its lifetime). */
+const verifiedPeers = new WeakMap<TunnelTrust, VerifiedPeers>();
+
+function verifiedPeersOf(trust: TunnelTrust): VerifiedPeers {
+  let peers = verifiedPeers.get(trust);
+  if (peers === undefined) verifiedPeers.set(trust, (peers = new VerifiedPeers()));
+  return peers;
 }
 
 function refuse(code: 'PEER_NO_CERTIFICATE' | 'PEER_FOREIGN_TRUST_DOMAIN' | 'PEER_INVALID_SVID', message: string, cause?: unknown): PeerCheck {

@@ -5,7 +5,8 @@ import { parseDuration } from './duration.js';
 import { dnsNameProblem, entryId, MAX_HINT_BYTES, MAX_SPIFFE_ID_BYTES, type Entry } from './entry.js';
 import { RegistryError } from './errors.js';
 import { parseSelector } from './selector.js';
-import { listProblems, locate, typeError, where, yamlValue, type YamlProblem } from './yaml-problems.js';
+import { postureSchema, type Posture } from './posture.js';
+import { listProblems, locate, typeError, unknownKeys, where, yamlValue, type YamlProblem } from './yaml-problems.js';
 
 /**
  * The entries file: YAML, `entries:` a list of entries, each key checked by one zod schema
@@ -59,7 +60,7 @@ function spiffeIdIn(trustDomain: TrustDomain | undefined): Check<SpiffeId> {
   };
 }
 
-const ENTRY_KEYS = ['spiffeId', 'selectors', 'x509SvidTtl', 'jwtSvidTtl', 'dnsNames', 'hint', 'federatesWith'] as const;
+const ENTRY_KEYS = ['spiffeId', 'selectors', 'x509SvidTtl', 'jwtSvidTtl', 'dnsNames', 'hint', 'federatesWith', 'posture'] as const;
 
 function entrySchema(trustDomain: TrustDomain | undefined) {
   const list = <T extends z.ZodType>(item: T, what: string) => z.array(item, { error: typeError(`a list of ${what}`) });
@@ -75,17 +76,8 @@ function entrySchema(trustDomain: TrustDomain | undefined) {
       return Buffer.byteLength(h) > MAX_HINT_BYTES ? `a hint is at most ${MAX_HINT_BYTES} bytes` : undefined;
     }).optional(),
     federatesWith: list(parsed(TrustDomain.parse, 'a trust domain name'), 'trust domain names').default([]),
+    posture: postureSchema().optional(),
   }, { error: unknownKeys(ENTRY_KEYS, 'a mapping of entry keys') });
-}
-
-function unknownKeys(known: readonly string[], what: string) {
-  return (issue: { code?: string; keys?: string[]; input?: unknown }): string | undefined => {
-    if (issue.code === 'unrecognized_keys') {
-      const keys = (issue.keys ?? []).map((k) => `"${k}"`);
-      return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')} (known: ${known.join(', ')})`;
-    }
-    return issue.code === 'invalid_type' ? typeError(what)(issue) : undefined;
-  };
 }
 
 function fileSchema(trustDomain: TrustDomain | undefined) {
@@ -114,7 +106,7 @@ export function parseEntriesFile(text: string, path: string, trustDomain?: Trust
     return {
       id: entryId(raw.spiffeId, selectors), spiffeId: raw.spiffeId, selectors,
       x509SvidTtlSeconds: raw.x509SvidTtl, jwtSvidTtlSeconds: raw.jwtSvidTtl, dnsNames: raw.dnsNames, hint: raw.hint,
-      federatesWith: raw.federatesWith, line: locate(doc, lines, ['entries', i]).line,
+      federatesWith: raw.federatesWith, posture: raw.posture as Posture | undefined, line: locate(doc, lines, ['entries', i]).line,
     };
   });
   const duplicates = findDuplicates(entries).map(([first, again]) => ({

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SpiffeId, TrustDomain } from '../spiffe/index.js';
+import { samePosture, type Posture } from './posture.js';
 
 /** One registration entry: a workload whose selectors all match gets this SPIFFE ID. */
 export interface Entry {
@@ -14,6 +15,9 @@ export interface Entry {
   readonly dnsNames: readonly string[];
   readonly hint: string | undefined;
   readonly federatesWith: readonly TrustDomain[];
+  /** Checks of the process besides its selectors (posture.ts); undefined: none. Not part of the
+   * id: tightening an entry's posture keeps its SVID cache, and re-judges its holders. */
+  readonly posture: Posture | undefined;
   /** 1-based line where the entry starts in its file. */
   readonly line: number;
 }
@@ -32,7 +36,7 @@ export function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
     const o = b[i];
     return o !== undefined && e.id === o.id && e.x509SvidTtlSeconds === o.x509SvidTtlSeconds
       && e.jwtSvidTtlSeconds === o.jwtSvidTtlSeconds && e.hint === o.hint && sameList(e.dnsNames, o.dnsNames)
-      && sameList(e.federatesWith.map(String), o.federatesWith.map(String));
+      && sameList(e.federatesWith.map(String), o.federatesWith.map(String)) && samePosture(e.posture, o.posture);
   });
 }
 

@@ -7,12 +7,17 @@
  * least one known selector, positive TTLs), and its id is stable across reloads.
  * FileEntryStore owns one fs.watch on the file's directory from start() to stop(); a file that
  * fails to read or validate leaves the last good set serving and is reported with its line.
+ * An entry's `posture:` (posture.ts) is parsed here only: the checks are attest/'s, applied by workload/.
  * Errors are RegistryError with a code. May import: spiffe/.
  */
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export { parseSelector, SELECTOR_TYPES } from './selector.js';
 export { parseDuration, formatDuration } from './duration.js';
 export { type Entry } from './entry.js';
+export {
+  CAPABILITIES, POSTURE_CHECKS, SECCOMP_MODES, capabilityName, normalizeCapability, postureChecks,
+  type Posture, type PostureCheckName, type SeccompMode,
+} from './posture.js';
 export { parseEntriesFile } from './entries-file.js';
 export {
   FileEntryStore, readEntriesFile, type FileEntryStoreOptions, type RegistryLog, type ReloadResult,

@@ -65,3 +65,14 @@ function describeValue(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${JSON.stringify(v)}`;
 }
+
+/** A strict zod object's error: unknown keys refused by name (with the known ones), a wrong type in the files' wording. */
+export function unknownKeys(known: readonly string[], what: string) {
+  return (issue: { code?: string; keys?: string[]; input?: unknown }): string | undefined => {
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue.keys ?? []).map((k) => `"${k}"`);
+      return `unknown key${keys.length > 1 ? 's' : ''} ${keys.join(', ')} (known: ${known.join(', ')})`;
+    }
+    return issue.code === 'invalid_type' ? typeError(what)(issue) : undefined;
+  };
+}

@@ -40,7 +40,9 @@ export interface X509SvidItem {
   readonly hint: string;
 }
 
-export type ChangeReason = 'rotation' | 'entries' | 'bundle' | 'exec' | 'exit';
+/** 'posture': something a posture check reads changed (the executable's file): the answer is judged again. */
+/** 'quarantine': the process was quarantined (profile/) or released: judged again. */
+export type ChangeReason = 'rotation' | 'entries' | 'bundle' | 'exec' | 'exit' | 'posture' | 'quarantine';
 
 export interface WorkloadBackend {
   /** Attests the process behind this connection now. Throws WorkloadError CALLER_GONE

@@ -9,6 +9,8 @@ export type WorkloadErrorCode =
   | 'CALLER_GONE' // the process behind the connection exited or its pid names another now
   | 'ATTESTATION_FAILED' // the caller could not be attested for another reason
   | 'NO_IDENTITY' // the caller is entitled to no SVID (or none of the one it asked for)
+  | 'POSTURE_FAILED' // the caller's selectors match, but an entry's posture check failed for every one
+  | 'QUARANTINED' // the caller deviated from its identity's behaviour profile: issued nothing until released
   | 'INVALID_TOKEN' // ValidateJWTSVID: the token breaks a JWT-SVID rule
   | 'UNAVAILABLE' // the server is up but cannot answer now (starting, stopping, a backend failure)
   | 'UNKNOWN_CONNECTION' // a call on a connection this server did not tag (cannot happen; refused)

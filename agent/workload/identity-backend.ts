@@ -5,6 +5,14 @@ import { SpiffeError, verifyJwtSvid, type JwtBundle, type TrustDomain, type X509
 import type { JwtSvidCache, X509SvidCache } from '../svid/index.js';
 import type { Caller, ChangeReason, ConnectionPeer, WorkloadBackend, X509SvidItem } from './backend.js';
 import { WorkloadError } from './errors.js';
+import { passPosture, watchesExe, type PostureGate, type PostureObserver } from './posture-gate.js';
+
+/** Quarantined processes (profile/'s QuarantineSet, wired in by daemon/): issued nothing; a change
+ * of a process's quarantine judges its streams again, so a quarantined one ends PermissionDenied. */
+export interface QuarantineSource {
+  has(key: ProcessRecord['key']): boolean;
+  onChange(listener: (tgid: number) => void): () => void;
+}
 
 /** The entries, as the registry's file store serves them. */
 export interface EntrySource {
@@ -33,6 +41,11 @@ export interface IdentityBackendOptions {
   readonly observer?: AttestationObserver;
   /** A monotonic clock in ms for those durations; default performance.now. */
   readonly monotonicMs?: () => number;
+  /** Judges entries' posture (attest/'s PostureChecker); without it an entry with a posture is never issued. */
+  readonly posture?: PostureGate;
+  /** Told each posture check's result. */
+  readonly postureObserver?: PostureObserver;
+  readonly quarantine?: QuarantineSource;
 }
 
 /**
@@ -105,6 +118,8 @@ export class IdentityBackend implements WorkloadBackend {
     const { record } = attested(caller);
     const stops = [
       this.#o.tracker.watch(record, (change) => onChange(change)),
+      this.#watchExe(record, () => onChange('posture')),
+      this.#o.quarantine?.onChange((tgid) => { if (tgid === record.key.tgid) onChange('quarantine'); }) ?? (() => undefined),
       this.#o.entries.onChange(() => onChange('entries')),
       this.#o.x509.onRotate(() => onChange('rotation')),
       this.#o.bundles.onChange(() => onChange('bundle')),
@@ -148,6 +163,9 @@ export class IdentityBackend implements WorkloadBackend {
   /** The entries the caller's selectors match now, in file order (svids[0] is the default identity). */
   async #entriesOf(caller: Caller): Promise<Entry[]> {
     const record = this.#stillThere(caller);
+    if (this.#o.quarantine?.has(record.key)) {
+      throw new WorkloadError('QUARANTINED', `process ${record.key.tgid} is quarantined: it deviated from its identity's behaviour profile (tether quarantine list)`);
+    }
     const entries = this.#o.entries.current();
     const sha256 = entries.some((e) => e.selectors.some((s) => s.startsWith('unix:sha256:')));
     let selectors: string[];
@@ -159,7 +177,20 @@ export class IdentityBackend implements WorkloadBackend {
     }
     const matched = matchEntries(entries, new Set(selectors));
     this.#attested(caller);
-    return matched;
+    try {
+      return await passPosture(matched, record, this.#o.posture, this.#o.postureObserver);
+    } catch (err) {
+      if (err instanceof AttestError && err.code === 'PROCESS_GONE') throw new WorkloadError('CALLER_GONE', err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  /** The executable's file, while some entry asks for exeImmutable: its replacement is judged at once.
+   * (The entries in force when the stream subscribed: an entry change re-subscribes nothing, but
+   * judges the process again all the same.) */
+  #watchExe(record: ProcessRecord, onChange: () => void): () => void {
+    if (this.#o.posture === undefined || !watchesExe(this.#o.entries.current())) return () => undefined;
+    return this.#o.posture.watchExe(record, onChange);
   }
 
   /** The first match of a caller's selectors ends its attestation: timed once per identify(). */

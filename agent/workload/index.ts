@@ -8,6 +8,10 @@
  * at once; a caller's exit ends its streams Unauthenticated. Statuses come from status.ts only.
  * Telemetry is told, never kept here: each call's answer to an optional WorkloadObserver, each
  * attestation's duration to an optional AttestationObserver (daemon/ turns both into metrics).
+ * Posture (posture-gate.ts): after selectors match, each entry's posture is judged by attest/'s
+ * checker; refused entries are not issued, and a caller left with none ends PermissionDenied with
+ * the failed check named. Streams are judged again on exec, on any change, and when the
+ * executable's directory reports its name changed (inotify, while some entry asks exeImmutable).
  * Handles: each connection owns its pidfd (closed with the socket); WorkloadServer owns the
  * listener and the socket file; close() drains, then forces.
  * May import: attest, svid, registry (and what they reach: kernel, ca, spiffe).
@@ -20,6 +24,8 @@ export { WorkloadServer, DEFAULT_MAX_REQUEST_BYTES, type WorkloadServerOptions }
 export {
   IdentityBackend, type AttestationObserver, type IdentityBackendOptions, type EntrySource, type BundleSource,
 } from './identity-backend.js';
+export type { QuarantineSource } from './identity-backend.js';
+export { passPosture, type PostureGate, type PostureObserver } from './posture-gate.js';
 export { WORKLOAD_METHODS, statusName, type StatusName, type WorkloadMethod, type WorkloadObserver } from './observer.js';
 export type { PeerCredentialsReaderLike } from './connection-tags.js';
 export { SECURITY_HEADER } from './call-context.js';

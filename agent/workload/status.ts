@@ -31,6 +31,9 @@ const WORKLOAD_STATUS = {
   CALLER_GONE: [Status.UNAUTHENTICATED, DETAILS.callerGone],
   ATTESTATION_FAILED: [Status.UNAVAILABLE, DETAILS.attestationFailed],
   NO_IDENTITY: [Status.PERMISSION_DENIED, DETAILS.noIdentity],
+  // The message names the check, the entry's SPIFFE ID and what was seen: the workload's operator needs it.
+  POSTURE_FAILED: [Status.PERMISSION_DENIED, MESSAGE],
+  QUARANTINED: [Status.PERMISSION_DENIED, MESSAGE],
   INVALID_TOKEN: [Status.INVALID_ARGUMENT, MESSAGE],
   UNAVAILABLE: [Status.UNAVAILABLE, MESSAGE],
   UNKNOWN_CONNECTION: [Status.UNAVAILABLE, DETAILS.attestationFailed],

@@ -112,7 +112,8 @@ struct tether_sock_config {
 	__u8 unidentified;	/* enum tether_unidentified */
 	__u8 generation;	/* the policy generation in force */
 	__u8 enabled;		/* 0: no policy loaded: allow everything, report nothing */
-	__u8 _pad[4];
+	__u32 agent_tgid;	/* the agent's own connects (it dials peer agents and, for tunnels, local
+				 * workloads) are neither decided nor redirected; host pid namespace; 0: none */
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_sock_config) == 8);
 
@@ -192,6 +193,9 @@ enum tether_sock_event_kind {
 	TETHER_SOCK_VERDICT = 0,	/* a deny, or a would-deny in audit mode: see verdict */
 	TETHER_SOCK_OPEN = 1,		/* a connection established (sockops), one event per side */
 	TETHER_SOCK_CLOSE = 2,		/* that socket reached TCP_CLOSE */
+	TETHER_SOCK_INBOUND = 3,	/* a SYN from another host straight to a meshed listener
+					 * (cgroup_skb/ingress, mesh.inbound): verdict DENY, dropped
+					 * (strict), or ALLOW: allowed, unauthenticated (permissive) */
 };
 
 /* One event of the `sock_events` ring buffer. */
@@ -200,19 +204,22 @@ struct tether_sock_event {
 	__u64 cookie;		/* bpf_get_socket_cookie(): joins a connection's open and close */
 	__u64 cgroup_id;	/* 0 where unknown (softirq) */
 	__u32 kind;		/* enum tether_sock_event_kind */
-	__u32 tgid;		/* the connecting process (verdicts); 0 in softirq (open/close) */
-	__u32 local_id;		/* verdict: the caller's identity; open/close: this socket's side */
+	__u32 tgid;		/* the connecting process (verdicts); 0 in softirq (open/close, inbound) */
+	__u32 local_id;		/* verdict: the caller's identity; open/close: this socket's side;
+				 * inbound: the listener's */
 	__u32 peer_id;		/* verdict: the destination's identity (0: external/unidentified);
-				 * open/close: the other side's */
+				 * open/close: the other side's; inbound: 0 (the remote is unknown) */
 	__u16 family;		/* 4 or 6 (a v4-mapped IPv6 address is 4) */
-	__u16 local_port;	/* host order; 0 for verdicts (not bound yet) */
-	__u16 peer_port;	/* host order */
-	__u8 verdict;		/* enum tether_verdict (verdict events) */
-	__u8 mode;		/* enum tether_mode in force (verdict events) */
-	__u8 local_addr[16];	/* network order; IPv4 in the first 4 bytes; zero for verdicts */
-	__u8 peer_addr[16];
-	char comm[TETHER_COMM_LEN];	/* verdicts: the caller's comm */
-	__u8 role;		/* enum tether_sock_role: which end this socket is (verdicts: client) */
+	__u16 local_port;	/* host order; 0 for verdicts (not bound yet); inbound: the listener's */
+	__u16 peer_port;	/* host order; inbound: the remote source's */
+	__u8 verdict;		/* enum tether_verdict (verdict and inbound events) */
+	__u8 mode;		/* enum tether_mode in force (verdict and inbound events) */
+	__u8 local_addr[16];	/* network order; IPv4 in the first 4 bytes; zero for verdicts;
+				 * inbound: the address the SYN was sent to */
+	__u8 peer_addr[16];	/* inbound: the remote source */
+	char comm[TETHER_COMM_LEN];	/* verdicts: the caller's comm; zero for inbound */
+	__u8 role;		/* enum tether_sock_role: which end this socket is (verdicts: client;
+				 * inbound: server) */
 	__u8 _pad[7];
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_sock_event) == 104);
@@ -225,7 +232,12 @@ enum tether_sock_role {
 /* Indexes of the per-CPU `sock_counters` array. */
 enum tether_sock_counter {
 	TETHER_SOCK_EVENTS_LOST = 0,	/* sock_events was full */
-	TETHER_SOCK_COUNTER_MAX = 1,
+	TETHER_SOCK_INBOUND_DENIED = 1,	/* direct SYNs to a meshed listener dropped (strict) */
+	TETHER_SOCK_INBOUND_UNAUTHENTICATED = 2, /* the same, let through unauthenticated (permissive) */
+	TETHER_SOCK_PROFILE_EVENTS_LOST = 3,	/* profile_events was full */
+	TETHER_SOCK_EXECS_KILLED = 4,	/* execs outside an enforced profile, killed (lib/sock_profile.h) */
+	TETHER_SOCK_QUARANTINE_DENIED = 5, /* connects of quarantined processes refused */
+	TETHER_SOCK_COUNTER_MAX = 6,
 };
 
 /* Identities of one socket (`sock_ids`, socket-local storage): written by connect4/6 in the
@@ -269,11 +281,22 @@ enum tether_mesh_prefix {
 
 /* The mesh's runtime settings (`mesh_config`, a one-entry array), switched as a whole. */
 struct tether_mesh_config {
-	__u16 tunnel_port;	/* host order: the agent's listener on 127.0.0.1 and ::1 */
-	__u8 enabled;		/* 0: nothing is redirected */
-	__u8 _pad[5];
+	__u16 tunnel_port;	/* host order: the agent's outbound listener on 127.0.0.1 and ::1 */
+	__u8 enabled;		/* 0: nothing is redirected, no inbound SYN is looked at */
+	__u8 inbound;		/* enum tether_mesh_inbound */
+	__u16 peer_port;	/* host order: peer agents' tunnel port (15008); a connect there is
+				 * never redirected, so an agent in the cgroup can dial its peers */
+	__u8 _pad[2];
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_mesh_config) == 8);
+
+/* mesh.inbound: what a SYN from another host gets when it goes straight to an identified
+ * listener instead of through the listener's agent. */
+enum tether_mesh_inbound {
+	TETHER_MESH_INBOUND_OFF = 0,		/* not looked at */
+	TETHER_MESH_INBOUND_PERMISSIVE = 1,	/* let through, counted and reported unauthenticated */
+	TETHER_MESH_INBOUND_STRICT = 2,		/* dropped, counted and reported */
+};
 
 /* A redirected connection's client end as the agent's accepted socket sees its peer
  * (`mesh_origins` key). A v4-mapped address is family 4. */
@@ -300,6 +323,81 @@ struct tether_mesh_origin {
 	__u8 addr[16];		/* original destination, network order; IPv4 in addr[0..3] */
 };
 TETHER_ABI_ASSERT(sizeof(struct tether_mesh_origin) == 56);
+
+/* Behaviour profiles (lib/sock_profile.h): what the exec tracepoint does for a process whose
+ * identity has a profile (`profile_mode`, by identity; no entry: nothing). */
+enum tether_profile_mode {
+	TETHER_PROFILE_LEARN = 1,	/* every exec is reported (EXEC_SEEN): the profile is being learned */
+	TETHER_PROFILE_MONITOR = 2,	/* an exec outside `profile_exes` is reported (EXEC_DEVIATION) */
+	TETHER_PROFILE_ENFORCE = 3,	/* ... is killed before it runs (EXEC_KILLED), its parent of the
+					 * same identity quarantined */
+};
+
+/* An enforced profile's destinations: `profile_peers` (a tether_policy_key: src the profiled
+ * identity, dst a local listener's identity, port; generation 0) and `profile_cidrs` (a
+ * tether_cidr_key LPM trie: src the profiled identity, port, CIDR; generation 0), as connect4/6
+ * decide a destination: an identified local listener by identity, anything else by address. */
+
+/* One allowed executable of one identity's profile (`profile_exes` → 1), by file identity. */
+struct tether_profile_exe_key {
+	__u32 id;
+	__u32 dev;		/* super_block->s_dev: major << 20 | minor */
+	__u64 ino;
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_profile_exe_key) == 16);
+
+enum tether_quarantine_reason {
+	TETHER_QUARANTINE_EXEC = 1,	/* the kernel: a child's exec was killed (enforce) */
+	TETHER_QUARANTINE_AGENT = 2,	/* user space: a deviation the agent saw */
+	TETHER_QUARANTINE_CONNECT = 3,	/* the kernel: its own connect outside the profile (enforce) */
+};
+
+/* A quarantined process (`quarantined`, by tgid): its connects get EPERM in the cgroup, and its
+ * forks inherit the entry. Valid only while the task's leader start time is `start_ns`. */
+struct tether_quarantine {
+	__u64 start_ns;
+	__u64 since_ns;		/* bpf_ktime_get_boot_ns() when quarantined */
+	__u32 id;		/* the identity whose profile it deviated from */
+	__u8 reason;		/* enum tether_quarantine_reason */
+	__u8 coarse;		/* start_ns known to a clock tick only (user space, from /proc) */
+	__u8 _pad[2];
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_quarantine) == 24);
+
+enum tether_profile_event_kind {
+	TETHER_PROFILE_EXEC_SEEN = 1,		/* learn: an exec by a process of the identity */
+	TETHER_PROFILE_EXEC_DEVIATION = 2,	/* monitor: an exec outside the profile, let run */
+	TETHER_PROFILE_EXEC_KILLED = 3,		/* enforce: the same, killed before its first instruction */
+	TETHER_PROFILE_CONNECT_REFUSED = 4,	/* enforce: a connect outside `profile_peers` and
+						 * `profile_cidrs`, refused (EPERM), the caller quarantined */
+};
+
+/* One event of the `profile_events` ring: an exec (or, enforced, a refused connect) by a process
+ * of a profiled identity, in the enforcement cgroup. Its own ring: the path and lineage do not
+ * fit a tether_sock_event, and widening that would cost every connect event. */
+struct tether_profile_event {
+	__u64 ktime_ns;		/* bpf_ktime_get_boot_ns() */
+	__u64 start_ns;		/* the exec'ing process's leader start_boottime */
+	__u64 parent_start_ns;	/* real_parent's: with ppid, the exact parent */
+	__u64 exe_ino;
+	__u64 cgroup_id;
+	__u32 kind;		/* enum tether_profile_event_kind */
+	__u32 tgid;
+	__u32 ppid;
+	__u32 id;		/* the identity whose profile the exec was checked against */
+	__u32 exe_dev;		/* super_block->s_dev */
+	__u8 mode;		/* enum tether_profile_mode */
+	__u8 parent_quarantined; /* 1: the kernel quarantined the parent (enforce) */
+	__u8 _pad[2];
+	__u32 peer_id;		/* CONNECT_REFUSED: the local listener's identity; 0: by address */
+	__u16 port;		/* CONNECT_REFUSED: destination port, host order */
+	__u8 family;		/* CONNECT_REFUSED: 4 or 6 (a v4-mapped address is 4) */
+	__u8 _pad2;
+	__u8 addr[16];		/* CONNECT_REFUSED: destination, network order; IPv4 in addr[0..3] */
+	char comm[TETHER_COMM_LEN];	/* exec: the new program's name (exec has set it already) */
+	char filename[TETHER_FILENAME_LEN];	/* exec: bprm->filename, as the caller wrote it */
+};
+TETHER_ABI_ASSERT(sizeof(struct tether_profile_event) == 360);
 
 /* bpf/proc.bpf.c's load-time settings (.rodata.config, set between open and load). */
 struct tether_proc_config {

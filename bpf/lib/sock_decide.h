@@ -160,6 +160,16 @@ static __always_inline int record_listener(struct bpf_sock_addr *ctx)
 	return 1;	/* binding is never refused here: policy is about who may connect */
 }
 
+/* The agent's own connect: its tunnels' legs (to a peer agent, to a local workload) must not be
+ * judged as an unidentified process's, nor sent back to itself. */
+static __always_inline int agent_connect(void)
+{
+	__u32 zero = 0;
+	struct tether_sock_config *cfg = bpf_map_lookup_elem(&sock_config, &zero);
+
+	return cfg && cfg->agent_tgid && cfg->agent_tgid == (__u32)(bpf_get_current_pid_tgid() >> 32);
+}
+
 /* The whole decision of connect4/6 for one destination; returns the verdict. */
 static __always_inline int decide_connect(struct bpf_sock_addr *ctx, const struct ip_addr *ip)
 {

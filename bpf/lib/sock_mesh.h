@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /* The mesh's half in the kernel (MESH.md §1). connect4/6 point an allowed connect to a meshed,
- * non-local remote at the agent's tunnel listener — IPv4 (and v4-mapped, on a dual-stack socket)
- * at 127.0.0.1, IPv6 at ::1, port mesh_config.tunnel_port — and record where it was going and who
- * made it by socket cookie (`mesh_pending`). sockops, when that socket is established (in softirq,
- * before its ACK lets the agent accept it), moves the record to `mesh_origins` under the client's
- * end, which the agent's accepted socket sees as its peer; the agent takes it, or the socket's
- * close drops it. Needs sock_maps.h, sock_addr.h, sock_decide.h, sock_conn.h and errors.h. */
+ * non-local remote, on any port but peer agents' (mesh_config.peer_port), at the agent's tunnel
+ * listener — IPv4 (and v4-mapped, on a dual-stack socket) at 127.0.0.1, IPv6 at ::1, port
+ * mesh_config.tunnel_port — and record where it was going and who made it by socket cookie
+ * (`mesh_pending`). sockops, when that socket is established (in softirq, before its ACK lets the
+ * agent accept it), moves the record to `mesh_origins` under the client's end, which the agent's
+ * accepted socket sees as its peer; the agent takes it, or the socket's close drops it. Needs sock_maps.h, sock_addr.h, sock_decide.h, sock_conn.h and errors.h. */
 #ifndef TETHER_LIB_SOCK_MESH_H
 #define TETHER_LIB_SOCK_MESH_H
 
@@ -57,6 +57,8 @@ static __always_inline int mesh_redirect(struct bpf_sock_addr *ctx, const struct
 	__u64 cookie;
 
 	if (!cfg || !cfg->enabled || !cfg->tunnel_port || ctx->type != SOCK_STREAM)
+		return MESH_NOT_MESHED;
+	if (port == cfg->peer_port)	/* an agent dialing a peer agent: the tunnel itself */
 		return MESH_NOT_MESHED;
 	if (!mesh_matches(ip, port) || ip_is_local(ip))
 		return MESH_NOT_MESHED;

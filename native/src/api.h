@@ -26,7 +26,11 @@
   /* peer.cc */                                                                              \
   X(peerCred) X(peerPidfd)                                                                   \
   /* fd.cc */                                                                                \
-  X(closeFd)                                                                                 \
+  X(closeFd) X(dupFd) X(resetFd) X(socketInq)                                                \
+  /* ktls.cc */                                                                              \
+  X(ktlsUlp) X(ktlsSetCrypto) X(ktlsCryptoInfoSizes) X(ktlsSendRecord) X(ktlsRecvRecord)     \
+  /* relay.cc */                                                                             \
+  X(ktlsRelay) X(ktlsRelayCounts) X(ktlsRelayCancel)                                         \
   /* layout.cc */                                                                            \
   X(layout)                                                                                  \
   /* clock.cc */                                                                             \

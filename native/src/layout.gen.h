@@ -8,7 +8,7 @@
   S(tether_proc_identity, F(id) F(coarse) F(_pad) F(start_ns)) \
   S(tether_exe_key, F(ino) F(dev) F(uid)) \
   S(tether_policy_key, F(src) F(dst) F(port) F(generation) F(_pad)) \
-  S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(_pad)) \
+  S(tether_sock_config, F(mode) F(unidentified) F(generation) F(enabled) F(agent_tgid)) \
   S(tether_sock_rodata, F(tick_ns) F(wakeup_bytes) F(_pad)) \
   S(tether_addr_key, F(family) F(_pad) F(addr)) \
   S(tether_cidr_key, F(prefixlen) F(src) F(port) F(generation) F(family) F(addr)) \
@@ -18,6 +18,9 @@
   S(tether_sock_identity, F(local_id) F(peer_id) F(role) F(_pad)) \
   S(tether_conn_key, F(client_addr) F(server_addr) F(client_port) F(server_port) F(family) F(_pad)) \
   S(tether_mesh_cidr_key, F(prefixlen) F(port) F(family) F(_pad) F(addr)) \
-  S(tether_mesh_config, F(tunnel_port) F(enabled) F(_pad)) \
+  S(tether_mesh_config, F(tunnel_port) F(enabled) F(inbound) F(peer_port) F(_pad)) \
   S(tether_mesh_origin_key, F(addr) F(port) F(family) F(_pad)) \
-  S(tether_mesh_origin, F(cookie) F(start_ns) F(cgroup_id) F(tgid) F(src_id) F(port) F(family) F(_pad) F(addr))
+  S(tether_mesh_origin, F(cookie) F(start_ns) F(cgroup_id) F(tgid) F(src_id) F(port) F(family) F(_pad) F(addr)) \
+  S(tether_profile_exe_key, F(id) F(dev) F(ino)) \
+  S(tether_quarantine, F(start_ns) F(since_ns) F(id) F(reason) F(coarse) F(_pad)) \
+  S(tether_profile_event, F(ktime_ns) F(start_ns) F(parent_start_ns) F(exe_ino) F(cgroup_id) F(kind) F(tgid) F(ppid) F(id) F(exe_dev) F(mode) F(parent_quarantined) F(_pad) F(peer_id) F(port) F(family) F(_pad2) F(addr) F(comm) F(filename))

@@ -79,7 +79,7 @@ describe('tether events|conns|policy against an admin socket', () => {
     let stdout = '';
     child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
     expect(await exited(child)).toBe(0);
-    expect(JSON.parse(stdout)).toEqual([]);
+    expect(JSON.parse(stdout)).toEqual({ connections: [], tunnels: [] });
   });
 
   it('policy check exits 2 on bad arguments, 1 on a denial', async () => {

@@ -14,6 +14,7 @@ import { TrustDomain, requireSpiffeId } from '../../agent/spiffe/index.js';
 import { FakeClock } from '../fakes/fake-clock.js';
 import { issue, LEAF_USAGES, root } from '../support/x509-certs.js';
 import { exited, waitFor } from '../support/wait.js';
+import { countingProxy } from '../support/tunnel-rig.js';
 
 /**
  * The userspace tunnel (MESH.md §5) over real loopback TCP: app → accept socket (paused) →
@@ -37,6 +38,7 @@ const serverEvents: TunnelEvent[] = [];
 const clientEvents: TunnelEvent[] = [];
 let tunnelServer: TunnelServer;
 let wire: { port: number; bytes: () => Buffer };
+let tunnelPort: number; // the tunnel server itself, without the counting proxy (which ends politely)
 let client: TunnelClient;
 let httpPort: number;
 let httpBody: Buffer;
@@ -60,22 +62,6 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** A TCP relay that keeps every byte either way: what a capture of the tunnel's link would show. */
-async function countingProxy(target: number): Promise<{ port: number; bytes: () => Buffer }> {
-  const seen: Buffer[] = [];
-  const server = createServer({ allowHalfOpen: true }, (c) => {
-    const up = netConnect({ port: target, host: '127.0.0.1', allowHalfOpen: true });
-    c.on('data', (b: Buffer) => { seen.push(b); up.write(b); });
-    up.on('data', (b: Buffer) => { seen.push(b); c.write(b); });
-    c.on('end', () => up.end());
-    up.on('end', () => c.end());
-    c.on('error', () => up.destroy());
-    up.on('error', () => c.destroy());
-    c.on('close', () => up.destroy());
-    up.on('close', () => c.destroy());
-  });
-  return { port: await listen(server), bytes: () => Buffer.concat(seen) };
-}
 
 /** The agent's side of the redirect: accepted paused, handed to the tunnel client. */
 async function workloadEntry(svid: TunnelSvid, destPort: number, peerPort = wire.port): Promise<number> {
@@ -129,8 +115,9 @@ beforeAll(async () => {
     authorize: (s, d) => authorize(s.toString(), d.toString()),
   });
   const { port } = await tunnelServer.listen(0, '127.0.0.1');
+  tunnelPort = port;
   closers.push(() => tunnelServer.close());
-  wire = await countingProxy(port);
+  wire = await countingProxy(port, listen);
   client = new TunnelClient({ trust, onEvent: (e) => clientEvents.push(e), handshakeTimeoutMs: 5_000 });
   svidFor.set(httpPort, svids.db);
 }, 60_000);
@@ -250,6 +237,34 @@ describe('mesh userspace tunnel', () => {
     const { error } = await exchange(await listen(entry), Buffer.from('x'));
     expect(error?.code).toBe('ECONNRESET');
     expect(clientEvents.at(-1)).toMatchObject({ kind: 'failed', reason: 'PEER_UNEXPECTED_ID' });
+  });
+});
+
+describe('mesh userspace tunnel: cut short', () => {
+  it('a client closed mid-stream (the agent stopping) resets both workloads: neither takes the cut stream for a whole one', async () => {
+    let destEnd: string | undefined;
+    const dest = createServer({ allowHalfOpen: true }, (s) => {
+      s.write('hello');
+      s.on('error', (e: NodeJS.ErrnoException) => { destEnd ??= e.code; });
+      s.on('end', () => { destEnd ??= 'end'; });
+    });
+    const destPort = await listen(dest);
+    svidFor.set(destPort, svids.db);
+    const own = new TunnelClient({ trust, handshakeTimeoutMs: 5_000 });
+    const entry = await listen(createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
+      void own.open({ workload: socket, destination: { host: '10.1.2.3', port: destPort }, peer: { host: '127.0.0.1', port: tunnelPort }, svid: svids.web });
+    }));
+    const app = netConnect({ port: entry, host: '127.0.0.1', allowHalfOpen: true });
+    let appEnd: string | undefined;
+    app.on('error', (e: NodeJS.ErrnoException) => { appEnd ??= e.code; });
+    app.on('end', () => { appEnd ??= 'end'; });
+    await new Promise((r) => app.once('data', r)); // relaying: the destination's greeting arrived
+    expect(own.tunnels()).toHaveLength(1);
+    own.close();
+    await waitFor('both workloads to see the end', () => (appEnd !== undefined && destEnd !== undefined) || undefined);
+    expect(appEnd).toBe('ECONNRESET');
+    expect(destEnd).toBe('ECONNRESET'); // the server end's relay saw the tunnel reset, and reset its destination
+    expect(own.tunnels()).toHaveLength(0);
   });
 });
 

@@ -101,7 +101,7 @@ describe('audit, suggest, apply, enforce', () => {
     const holder = redisCli(REDIS_PORT, 'blpop', 'nothing', '3');
     const conns = await waitFor('the held connection', () => {
       const r = agent.cli(['conns', '--output', 'json']);
-      const list = (JSON.parse(r.stdout || '[]') as Array<{ role: string; localId: string | null; peerId: string | null; peer: string }>);
+      const list = (JSON.parse(r.stdout || '{"connections":[]}') as { connections: Array<{ role: string; localId: string | null; peerId: string | null; peer: string }> }).connections;
       const client = list.find((c) => c.role === 'client' && c.localId === ID('cache-client'));
       const server = list.find((c) => c.role === 'server' && c.localId === ID('redis') && c.peerId === ID('cache-client'));
       return client && server && { client, server };

@@ -1,7 +1,8 @@
 import {
   AdminError, type AdminBackend, type AgentStatus, type CaStatus, type ConnectionView, type EntryMatch, type PolicyApplied,
-  type PolicyCheckRequest, type PolicyDecision, type PolicyEvent, type ProcessInfo, type RotationReport, type UnusedRule,
+  type PolicyCheckRequest, type PolicyDecision, type PolicyEvent, type PostureReport, type ProcessInfo, type RotationReport, type TunnelInfo, type UnusedRule,
 } from '../../agent/admin/index.js';
+import type { DeviationView, ProfileMode, ProfileView, QuarantineView } from '../../agent/admin/index.js';
 
 /** A PolicyEvent with defaults; `n` varies the time and pid so events tell apart. */
 export function policyEvent(n: number, overrides: Partial<PolicyEvent> = {}): PolicyEvent {
@@ -27,6 +28,7 @@ export function agentStatus(overrides: Partial<AgentStatus> = {}): AgentStatus {
     policy: {
       mode: 'audit', path: '/etc/tether/policy.yaml', rules: 4, kernelRules: 12, generation: 3, unidentified: 'allow', cgroup: '/sys/fs/cgroup/work',
     },
+    mesh: null,
     ...overrides,
   };
 }
@@ -93,6 +95,7 @@ export function caStatus(): CaStatus {
 export class FakeAdminBackend implements AdminBackend {
   readonly events: PolicyEvent[] = [];
   conns: ConnectionView[] = [];
+  tunnelList: TunnelInfo[] = [];
   decision: PolicyDecision = { verdict: 'allow', mode: 'enforce', reason: 'rule at line 4 allows it', line: 4 };
   applied: PolicyApplied = { mode: 'enforce', rules: 3, generation: 2, path: '/etc/tether/policy.yaml' };
   suggestion = 'mode: enforce\nrules: []\n';
@@ -101,9 +104,17 @@ export class FakeAdminBackend implements AdminBackend {
   procs: ProcessInfo[] = processes();
   /** matchEntries' answer by pid; any other pid is BAD_REQUEST, as the agent says for one not in its table. */
   readonly matches = new Map<number, EntryMatch>();
+  /** posture's answer by pid; any other pid is BAD_REQUEST. */
+  readonly postures = new Map<number, PostureReport>();
   ca: CaStatus = caStatus();
   rotation: RotationReport = { x509: { previous: 'cc03', active: 'ee05' }, jwt: { previous: undefined, active: 'k3' } };
   rotations = 0;
+  /** Behaviour profiles by SPIFFE ID; any other is NOT_FOUND. */
+  readonly profiles = new Map<string, ProfileView>();
+  readonly deviations = new Map<string, DeviationView[]>();
+  quarantine: QuarantineView[] = [];
+  /** (spiffeId, seq) of each accept. */
+  readonly accepted: Array<[string, number]> = [];
   enforcing = true;
   rejectPolicy: string | undefined;
   failNext: unknown;
@@ -136,6 +147,10 @@ export class FakeAdminBackend implements AdminBackend {
   connections(): ConnectionView[] {
     this.#maybeFail();
     return this.conns;
+  }
+
+  tunnels(): TunnelInfo[] {
+    return this.tunnelList;
   }
 
   checkPolicy(request: PolicyCheckRequest): PolicyDecision {
@@ -175,6 +190,52 @@ export class FakeAdminBackend implements AdminBackend {
     this.#maybeFail();
     const found = this.matches.get(pid);
     if (found === undefined) throw new AdminError('BAD_REQUEST', `pid: no process ${pid} in the process table`);
+    return found;
+  }
+
+  async posture(pid: number): Promise<PostureReport> {
+    this.#maybeFail();
+    const found = this.postures.get(pid);
+    if (found === undefined) throw new AdminError('BAD_REQUEST', `pid: no process ${pid} in the process table`);
+    return found;
+  }
+
+  profile(spiffeId: string): ProfileView {
+    this.#policy();
+    const found = this.profiles.get(spiffeId);
+    if (found === undefined) throw new AdminError('NOT_FOUND', `no profile for ${spiffeId}`);
+    return found;
+  }
+
+  profileDiff(spiffeId: string): DeviationView[] {
+    this.profile(spiffeId);
+    return this.deviations.get(spiffeId) ?? [];
+  }
+
+  setProfileMode(spiffeId: string, mode: ProfileMode): ProfileView {
+    this.#policy();
+    const next = { spiffeId, mode, yaml: `id: ${spiffeId}\nmode: ${mode}\n` };
+    this.profiles.set(spiffeId, next);
+    return next;
+  }
+
+  acceptDeviation(spiffeId: string, seq: number): ProfileView {
+    const p = this.profile(spiffeId);
+    if (!(this.deviations.get(spiffeId) ?? []).some((d) => d.seq === seq)) throw new AdminError('NOT_FOUND', `${spiffeId} has no deviation ${seq}`);
+    this.accepted.push([spiffeId, seq]);
+    return p;
+  }
+
+  quarantined(): QuarantineView[] {
+    this.#policy();
+    return this.quarantine;
+  }
+
+  releaseQuarantine(pid: number): QuarantineView {
+    this.#policy();
+    const found = this.quarantine.find((q) => q.pid === pid);
+    if (found === undefined) throw new AdminError('NOT_FOUND', `no quarantined process has pid ${pid}`);
+    this.quarantine = this.quarantine.filter((q) => q !== found);
     return found;
   }
 

@@ -84,7 +84,7 @@ describe('SockPrograms: links detached behind its back are found and repaired', 
   beforeAll(async () => {
     rig = await openSockRig({ name: 'tether-kt-health', pinDir: PIN_DIR, serverId: SERVER, port: PORT });
     sock = rig.sock;
-    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
   });
   afterAll(async () => {
     await rig?.close();
@@ -92,7 +92,7 @@ describe('SockPrograms: links detached behind its back are found and repaired', 
 
   it('reports every hook attached and pinned after open', async () => {
     expect(sock.check()).toEqual([
-      'handle_bind4', 'handle_bind6', 'handle_connect4', 'handle_connect6', 'handle_sockops',
+      'handle_bind4', 'handle_bind6', 'handle_connect4', 'handle_connect6', 'handle_sockops', 'handle_ingress',
       'handle_identity_exec', 'handle_identity_fork', 'handle_identity_exit',
     ].map((program) => ({ program, ok: true })));
     expect(await denied()).toBe('EPERM');
@@ -141,12 +141,12 @@ describe('SockPrograms: links detached behind its back are found and repaired', 
 
   it('after `tether uninstall` under it: re-attaches every hook, re-pins links and maps; the next owner adopts them', async () => {
     const removed = uninstall(PIN_DIR);
-    expect(removed).toHaveLength(26);
-    expect(failing()).toHaveLength(8); // cgroup hooks detached; the tracepoints (no detach) lost their pins
+    expect(removed).toHaveLength(34); // 25 maps (7 of them behaviour profiles') and 9 links
+    expect(failing()).toHaveLength(9); // cgroup hooks detached; the tracepoints (no detach) lost their pins
     expect(await denied()).toBe('ok');
     const repaired = sock.repair();
-    expect(repaired.filter((r) => r.startsWith('map pinned again'))).toHaveLength(18);
-    expect(repaired.filter((r) => r.includes(': re-attached, pinned at'))).toHaveLength(5);
+    expect(repaired.filter((r) => r.startsWith('map pinned again'))).toHaveLength(25);
+    expect(repaired.filter((r) => r.includes(': re-attached, pinned at'))).toHaveLength(6);
     expect(repaired.filter((r) => r.includes(': pinned again at'))).toHaveLength(3);
     expect(readdirSync(PIN_DIR).sort()).toEqual(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort());
     expect(failing()).toEqual([]);
@@ -156,9 +156,9 @@ describe('SockPrograms: links detached behind its back are found and repaired', 
     try {
       expect(next.link).toBe('adopted');
       expect(next.maps.config.lookup(0)).toMatchObject({ enabled: 1, unidentified: Unidentified.DENY });
-      next.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+      next.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
       expect(await denied()).toBe('ok'); // one set of maps: the first owner's programs see the change
-      next.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+      next.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     } finally {
       next.release();
     }

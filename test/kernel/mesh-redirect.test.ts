@@ -4,7 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
 import {
-  Mode, SockPrograms, Unidentified, cidrKey, ensureBpffs, meshCidrKey, uninstall, type MeshDestination,
+  MeshInbound, Mode, SockPrograms, Unidentified, cidrKey, ensureBpffs, meshCidrKey, uninstall, type MeshConfig, type MeshDestination,
 } from '../../agent/kernel/index.js';
 import { SockWorkloads } from '../support/sock-workload.js';
 import { TestCgroup } from '../support/test-cgroup.js';
@@ -18,6 +18,7 @@ import { waitFor } from '../support/wait.js';
 const PIN_DIR = `/sys/fs/bpf/tether-test-mesh-${process.pid}`;
 const A = 701;
 const C = 703;
+const PEER_PORT = 15008; // peer agents' tunnel port: never redirected
 const v4 = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
 const v6doc = (): Buffer => { const b = Buffer.alloc(16); b.writeUInt16BE(0x2001, 0); b.writeUInt16BE(0xdb8, 2); return b; };
 
@@ -54,6 +55,7 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
   let run: SockWorkloads;
   const tunnels: Server[] = [];
   let tunnelPort = 0;
+  const meshOn = (enabled: number): MeshConfig => ({ tunnelPort, enabled, inbound: MeshInbound.OFF, peerPort: PEER_PORT });
   const accepted: Accepted[] = [];
   let plain: Server; // a non-meshed server on every address
   let plainPort: number;
@@ -107,7 +109,7 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
     await listen(plain, 0, '0.0.0.0');
     plainPort = (plain.address() as { port: number }).port;
     sock.maps.meshCidrs.updateMany(meshed.map((k) => [k, 1] as const));
-    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 1 });
+    sock.maps.meshConfig.update(0, meshOn(1));
   });
   afterAll(async () => {
     for (const a of accepted) a.socket.destroy();
@@ -164,7 +166,7 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
   it('decides policy first: a denied caller gets EPERM and reaches nothing; an allowed one is redirected', async () => {
     const rule = cidrKey({ src: A, port: 8080, generation: 0, family: 4, address: v4('198.51.100.0'), prefixLength: 24 });
     sock.maps.cidrs.update(rule, 1);
-    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     const before = accepted.length;
     try {
       expect(await run.connect(C, '198.51.100.10', 8080)).toBe('EPERM');
@@ -175,8 +177,28 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
       w.say('');
       await w.done;
     } finally {
-      sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 0 });
+      sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 0, agentTgid: 0 });
       sock.maps.cidrs.delete(rule);
+    }
+  });
+
+  it('leaves the agent\'s own connects alone: neither judged (unidentified: deny) nor redirected', async () => {
+    const before = accepted.length;
+    const agent = await run.python(undefined, `sys.stdin.readline()\n${meshConnect('198.51.100.10', 8080, 2)}`);
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: agent.pid });
+    try {
+      expect(await run.connect(undefined, '198.51.100.10', 8080)).toBe('EPERM'); // any other unidentified process
+      agent.say('');
+      const out = await waitFor('the agent\'s connect', () => agent.output().split('\n')[0] || undefined);
+      expect(out).not.toBe('EPERM');
+      if (out.startsWith('ok ')) { // this machine's network answers any address: the one named, not the tunnel
+        expect(out.split(' ').slice(2)).toEqual(['198.51.100.10', '8080']);
+        agent.say('');
+      }
+      await agent.done;
+      expect(accepted.length).toBe(before);
+    } finally {
+      sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 0, agentTgid: 0 });
     }
   });
 
@@ -196,9 +218,25 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
     }
   });
 
+  it('never redirects a connect to a meshed remote on the peer agents\' port, only the other ports', async () => {
+    const before = accepted.length;
+    const w = await run.python(A, meshConnect('198.51.100.10', PEER_PORT, 2));
+    const out = await waitFor('the outcome', () => w.output().split('\n')[0] || undefined);
+    if (out.startsWith('ok ')) { // this machine's network may answer (see below): the address named
+      expect(out.split(' ').slice(2)).toEqual(['198.51.100.10', String(PEER_PORT)]);
+      w.say('');
+    }
+    await w.done;
+    expect(accepted.length).toBe(before);
+    const other = await run.python(A, meshConnect('198.51.100.10', PEER_PORT + 1));
+    expect((await acceptedFrom(await clientPort(other))).origin).toMatchObject({ address: '198.51.100.10', port: PEER_PORT + 1 });
+    other.say('');
+    await other.done;
+  });
+
   it('redirects nothing while the mesh is disabled', async () => {
     const before = accepted.length;
-    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 0 });
+    sock.maps.meshConfig.update(0, meshOn(0));
     try {
       // This machine's network may answer any address (a transparent proxy here): the connect
       // can succeed, but to the address it named, never the tunnel listener.
@@ -211,7 +249,7 @@ describe('mesh redirect in connect4/6 and the origin for the agent (sock.bpf.c)'
       await w.done;
       expect(accepted.length).toBe(before);
     } finally {
-      sock.maps.meshConfig.update(0, { tunnelPort, enabled: 1 });
+      sock.maps.meshConfig.update(0, meshOn(1));
     }
   });
 });

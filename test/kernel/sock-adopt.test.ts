@@ -41,7 +41,7 @@ except PermissionError: print("EPERM")`], 'pipe');
   it('keeps enforcing after its owner let go, and is adopted by the next owner, not attached twice', async () => {
     const first = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
     expect(first.link).toBe('attached');
-    first.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    first.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     expect(await connect()).toBe('EPERM');
     first.release(); // what a crash leaves: no detach, the pins stay
     expect(await connect()).toBe('EPERM');
@@ -55,7 +55,7 @@ except PermissionError: print("EPERM")`], 'pipe');
       // The adopted program writes to the pinned ring this owner reads: the denies from before it
       // opened (while nobody read) too, in order.
       expect(events.map((e) => [e.kind, e.verdict, e.peerPort])).toEqual(Array(3).fill([SockEventKind.VERDICT, Verdict.DENY, port]));
-      second.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+      second.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
       expect(await connect()).toBe('ok'); // the adopted link runs with the same maps
     } finally {
       second.release();
@@ -76,15 +76,16 @@ except PermissionError: print("EPERM")`], 'pipe');
 
   it('is gone after uninstall: nothing pinned, nothing enforced', async () => {
     const again = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path });
-    again.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    again.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     again.release();
     expect(await connect()).toBe('EPERM');
     const removed = uninstall(PIN_DIR);
     expect(removed.map((p) => p.slice(PIN_DIR.length + 1)).sort()).toEqual([
       'cgroup_identity', 'cidr_policy', 'conn_clients', 'exe_identity', 'flows', 'link_bind4', 'link_bind6', 'link_connect4', 'link_connect6',
-      'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'link_sockops', 'listeners', 'local_addrs',
+      'link_identity_exec', 'link_identity_exit', 'link_identity_fork', 'link_ingress', 'link_sockops', 'listeners', 'local_addrs',
       'mesh_cidrs', 'mesh_config', 'mesh_origins', 'mesh_pending', 'policy',
-      'proc_identity', 'sock_config', 'sock_counters', 'sock_events', 'sock_ids', 'verdicts',
+      'proc_identity', 'profile_cgroup', 'profile_cidrs', 'profile_events', 'profile_exes', 'profile_mode', 'profile_peers', 'quarantined',
+      'sock_config', 'sock_counters', 'sock_events', 'sock_ids', 'verdicts',
     ]);
     expect(await connect()).toBe('ok');
     ensureBpffs(PIN_DIR); // for afterAll

@@ -29,7 +29,7 @@ describe('remote CIDR rules, locality and flows', () => {
   let plainPort: number;
   let identified: Server; // a listener the test gives identity B, on every address
   let idPort: number;
-  const enforce = (generation = 0) => sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation, enabled: 1 });
+  const enforce = (generation = 0) => sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation, enabled: 1, agentTgid: 0 });
   const rule = (r: { src?: number; port: number; generation?: number; family?: 4 | 6; address: Buffer; prefixLength: number }) =>
     cidrKey({ src: r.src ?? A, generation: r.generation ?? 0, family: r.family ?? 4, ...r });
 

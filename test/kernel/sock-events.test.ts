@@ -21,7 +21,7 @@ describe('sock events: verdicts and connections', () => {
   let sock: SockPrograms;
   let run: SockWorkloads;
   const events: SockEvent[] = [];
-  const config = (mode: number) => sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+  const config = (mode: number) => sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
   const since = (n: number, kind?: number) => events.slice(n).filter((e) => kind === undefined || e.kind === kind);
 
   /** Connects as `id` and keeps the connection until `close()`; `port` is its local port. */
@@ -103,7 +103,7 @@ describe('sock events: verdicts and connections', () => {
   });
 
   it('says nothing of connections without identities, and lost no event', async () => {
-    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 0 }); // no policy
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 0, agentTgid: 0 }); // no policy
     const n = events.length;
     expect(await run.connect(undefined, '127.0.0.1', PORT)).toBe('ok'); // the server's side is identified: one open, one close
     await waitFor('the server\'s close', () => { sock.drainEvents(); return since(n, SockEventKind.CLOSE).length >= 1 || undefined; });

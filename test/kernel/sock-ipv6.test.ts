@@ -18,7 +18,7 @@ describe('cgroup/connect6 and bind6', () => {
   let plain: Server; // an unidentified listener outside the cgroup
   let plainPort: number;
   const enforce = (generation = 0, mode: number = Mode.ENFORCE) =>
-    sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation, enabled: 1 });
+    sock.maps.config.update(0, { mode, unidentified: Unidentified.ALLOW, generation, enabled: 1, agentTgid: 0 });
   const count = (v: number) => (sock.maps.verdicts.lookup(v) ?? []).reduce((a, b) => a + b, 0n);
 
   beforeAll(async () => {

@@ -29,7 +29,7 @@ describe('cgroup/connect4: identity policy in the kernel', () => {
   let host: HostTracker;
   const identities = () => obj.map('proc_identity', u32, structCodec(LAYOUT.tether_proc_identity.size, encodeProcIdentity, decodeProcIdentity));
   const policy = () => obj.map('policy', structCodec(LAYOUT.tether_policy_key.size, encodePolicyKey, decodePolicyKey), { size: 1, encode: (v: number) => Buffer.from([v]), decode: (b: Buffer, o = 0) => b[o] ?? 0 });
-  const config = (c: { mode: number; unidentified: number; generation: number; enabled: number }) =>
+  const config = (c: { mode: number; unidentified: number; generation: number; enabled: number; agentTgid: number }) =>
     obj.map('sock_config', u32, structCodec(LAYOUT.tether_sock_config.size, encodeSockConfig, decodeSockConfig)).update(0, c);
   const verdicts = () => obj.map('verdicts', u32, perCpu(u64, native().possibleCpus()));
   const count = (v: number) => (verdicts().lookup(v) ?? []).reduce((a, b) => a + b, 0n);
@@ -76,47 +76,47 @@ except PermissionError: print("EPERM")`], 'pipe');
   });
 
   it('allows everything while no policy is loaded', async () => {
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 0 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 0, agentTgid: 0 });
     expect(await connectAs(undefined)).toBe('ok');
   });
 
   it('allows A→B on the port by a rule of the generation in force, and refuses it with EPERM without', async () => {
     policy().update({ src: A, dst: B, port, generation: 0 }, 1);
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
     const denied = count(Verdict.DENY);
     expect(await connectAs(A)).toBe('ok');
     expect(await connectAs(B)).toBe('EPERM'); // B has no rule to itself
     expect(count(Verdict.DENY)).toBe(denied + 1n);
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 1, enabled: 1 }); // generation 1 is empty
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 1, enabled: 1, agentTgid: 0 }); // generation 1 is empty
     expect(await connectAs(A)).toBe('EPERM');
   });
 
   it('reports instead of refusing in audit mode, and applies the unidentified setting', async () => {
-    config({ mode: Mode.AUDIT, unidentified: Unidentified.ALLOW, generation: 1, enabled: 1 });
+    config({ mode: Mode.AUDIT, unidentified: Unidentified.ALLOW, generation: 1, enabled: 1, agentTgid: 0 });
     const audited = count(Verdict.AUDIT);
     expect(await connectAs(A)).toBe('ok');
     expect(count(Verdict.AUDIT)).toBe(audited + 1n);
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     expect(await connectAs(undefined)).toBe('EPERM');
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
     expect(await connectAs(undefined)).toBe('ok');
   });
 
   it('does not lend an identity to a later process given the same pid (start time mismatch)', async () => {
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     expect(await connectAs(A)).toBe('ok');
     expect(await connectAs(A, (real) => real - 1n)).toBe('EPERM'); // an entry left by an earlier process of this pid
   });
 
   it('matches an entry seeded from /proc (coarse: one clock tick) at tick precision only', async () => {
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
     const tick = 10_000_000n;
     expect(await connectAs(A, (real) => (real / tick) * tick, 1)).toBe('ok');
     expect(await connectAs(A, (real) => (real / tick) * tick - tick, 1)).toBe('EPERM');
   });
 
   it('leaves processes outside its cgroup alone', async () => {
-    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 1, enabled: 1 });
+    config({ mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 1, enabled: 1, agentTgid: 0 });
     const child = spawn('/usr/bin/python3', ['-c', `import socket; socket.create_connection(("127.0.0.1", ${port}), 5).close(); print("ok")`]);
     let out = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); });

@@ -38,7 +38,7 @@ describe('ticksPerSecond sets the kernel\'s tick', () => {
     cg = TestCgroup.create('tether-kt-ticks');
     sock = SockPrograms.open({ pinDir: PIN_DIR, cgroup: cg.path, ticksPerSecond: 1 });
     // Only A passes, by a CIDR rule (no listener identity on port 9): allowed is ECONNREFUSED or ok.
-    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1 });
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.DENY, generation: 0, enabled: 1, agentTgid: 0 });
   });
   afterAll(async () => {
     host?.tracker.stop();

@@ -6,10 +6,20 @@ import { packageRoot } from '../../agent/kernel/index.js';
 import { exited, waitFor } from './wait.js';
 
 export const TETHER_BIN = join(packageRoot(), 'build', 'agent', 'cli', 'bin.js');
+let started = 0; // agents started together get pin dirs of their own
+
+/** Where and how an agent runs, beyond its flags. */
+export interface AgentStartOptions {
+  /** A network namespace under /run/netns (NetnsHosts' host.name): the agent runs inside it
+   * (nsenter --net, which execs: the child's pid is the agent's). Its metrics port is then on that
+   * namespace's loopback; its Unix sockets are reachable from anywhere. */
+  readonly netns?: string;
+}
 
 /**
  * A real `tether agent run` for a test: its own state dir, socket, entries file and pin dir; no
- * policy and no --cgroup, so it denies nothing. stop() ends it and removes what it pinned.
+ * policy and no --cgroup unless given in extraArgs, so it denies nothing. stop() ends it and
+ * removes what it pinned.
  */
 export class AgentProcess {
   readonly dir: string;
@@ -34,16 +44,19 @@ export class AgentProcess {
   }
 
   /** Starts an agent on `entriesYaml` and resolves once it serves. */
-  static async start(entriesYaml: string, extraArgs: readonly string[] = [], startTimeoutMs = 30_000): Promise<AgentProcess> {
+  static async start(
+    entriesYaml: string, extraArgs: readonly string[] = [], startTimeoutMs = 30_000, options: AgentStartOptions = {},
+  ): Promise<AgentProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'tether-agent-'));
     chmodSync(dir, 0o755); // other uids reach the socket inside
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'entries.yaml'), entriesYaml);
-    const pinDir = `/sys/fs/bpf/tether-test-${process.pid}-${Date.now() % 100000}`;
-    const child = spawn(process.execPath, [TETHER_BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
+    const pinDir = `/sys/fs/bpf/tether-test-${process.pid}-${Date.now() % 100000}-${++started}`;
+    const argv = [process.execPath, TETHER_BIN, 'agent', 'run', '--trust-domain', 'example.org', '--state-dir', join(dir, 'state'),
       '--socket', join(dir, 'agent.sock'), '--entries', join(dir, 'entries.yaml'), '--pin-dir', pinDir,
-      '--admin-socket', join(dir, 'admin.sock'), '--metrics-addr', '127.0.0.1:0', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--admin-socket', join(dir, 'admin.sock'), '--metrics-addr', '127.0.0.1:0', ...extraArgs];
+    const command = options.netns === undefined ? argv : ['nsenter', `--net=/run/netns/${options.netns}`, '--', ...argv];
+    const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     const agent = new AgentProcess(dir, child, pinDir);
     try {
       await waitFor('the agent to serve', () => agent.stdout.includes('serving the Workload API') || (child.exitCode !== null && (() => {

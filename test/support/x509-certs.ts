@@ -92,3 +92,18 @@ export function leaf(issuer: Issued, id: string, more: Partial<CertSpec> = {}): 
 export function pemChain(...certs: readonly Issued[]): string {
   return certs.map((c) => c.pem).join('');
 }
+
+/** A CA made elsewhere (openssl: a shared upstream root) as an issuer for issue(): its PEM
+ * certificate and its unencrypted EC P-256 key (PEM, PKCS#8 or SEC1). */
+export async function importIssuer(certPem: string, keyPem: string): Promise<Issued> {
+  const cert = new x509.X509Certificate(certPem);
+  const privateKey = createPrivateKey(keyPem);
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
+  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
+  const keys = {
+    privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, alg, true, ['sign']),
+    publicKey: await cert.publicKey.export(alg, ['verify']),
+  } as webcrypto.CryptoKeyPair;
+  const pem = cert.toString('pem') + '\n';
+  return { der: Buffer.from(cert.rawData), pem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), privateKey, keys, cert };
+}

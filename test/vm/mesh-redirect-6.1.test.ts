@@ -2,7 +2,7 @@ import { release } from 'node:os';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTracker, type HostTracker } from '../../agent/attest/index.js';
-import { SockPrograms, ensureBpffs, meshCidrKey, uninstall, type MeshDestination } from '../../agent/kernel/index.js';
+import { MeshInbound, SockPrograms, ensureBpffs, meshCidrKey, uninstall, type MeshDestination } from '../../agent/kernel/index.js';
 import { SockWorkloads } from '../support/sock-workload.js';
 import { TestCgroup } from '../support/test-cgroup.js';
 import { waitFor } from '../support/wait.js';
@@ -62,7 +62,7 @@ describe('mesh redirect on Debian 6.1 (vm-run)', () => {
   });
 
   it('redirects A\'s connect to 198.51.100.10:8080 to the tunnel listener, which takes its origin once', async () => {
-    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 1 });
+    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 1, inbound: MeshInbound.OFF, peerPort: 15008 });
     const w = await run.python(A, CONNECT('198.51.100.10', 8080));
     const port = Number((await w.line('ok ')).split(' ')[1]);
     const got = await waitFor('the accept', () => seen.find((s) => s.port === port), 60_000);
@@ -72,8 +72,14 @@ describe('mesh redirect on Debian 6.1 (vm-run)', () => {
     await w.done;
   });
 
+  it('never redirects a connect on the peer agents\' port (no network in the guest: unreachable)', async () => {
+    const before = seen.length;
+    expect(await run.connect(A, '198.51.100.10', 15008)).toBe('ENETUNREACH');
+    expect(seen.length).toBe(before);
+  });
+
   it('leaves the connect alone with the mesh disabled (no network in the guest: unreachable)', async () => {
-    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 0 });
+    sock.maps.meshConfig.update(0, { tunnelPort, enabled: 0, inbound: MeshInbound.OFF, peerPort: 15008 });
     const before = seen.length;
     expect(await run.connect(A, '198.51.100.10', 8080)).toBe('ENETUNREACH');
     expect(seen.length).toBe(before);

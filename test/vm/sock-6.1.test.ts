@@ -33,7 +33,7 @@ describe('SockPrograms on Debian 6.1 (vm-run)', () => {
   it('allows A→B by the rule (both ends reported by sockops) and denies B→B with EPERM and an event', async () => {
     expect(sock.maps.listeners.lookup(PORT)).toBe(B); // bind6
     sock.maps.policy.update({ src: A, dst: B, port: PORT, generation: 0 }, 1);
-    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1 });
+    sock.maps.config.update(0, { mode: Mode.ENFORCE, unidentified: Unidentified.ALLOW, generation: 0, enabled: 1, agentTgid: 0 });
     const client = await run.python(A, `${CONNECT_PY}attempt("127.0.0.1", ${PORT}, hold=True)`);
     const clientPort = Number((await client.line('ok ')).split(' ')[1]);
     const opens = await waitFor('both opens', () => { sock.drainEvents(); const o = events.filter((e) => e.kind === SockEventKind.OPEN); return o.length >= 2 && o; }, 60_000);

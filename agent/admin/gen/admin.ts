@@ -2,6 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AcceptDeviationRequest as _tether_admin_v1_AcceptDeviationRequest, AcceptDeviationRequest__Output as _tether_admin_v1_AcceptDeviationRequest__Output } from './tether/admin/v1/AcceptDeviationRequest.js';
 import type { AdminClient as _tether_admin_v1_AdminClient, AdminDefinition as _tether_admin_v1_AdminDefinition } from './tether/admin/v1/Admin.js';
 import type { AgentCounts as _tether_admin_v1_AgentCounts, AgentCounts__Output as _tether_admin_v1_AgentCounts__Output } from './tether/admin/v1/AgentCounts.js';
 import type { AgentStatus as _tether_admin_v1_AgentStatus, AgentStatus__Output as _tether_admin_v1_AgentStatus__Output } from './tether/admin/v1/AgentStatus.js';
@@ -13,6 +14,7 @@ import type { CaStatusRequest as _tether_admin_v1_CaStatusRequest, CaStatusReque
 import type { Connection as _tether_admin_v1_Connection, Connection__Output as _tether_admin_v1_Connection__Output } from './tether/admin/v1/Connection.js';
 import type { ConnectionsRequest as _tether_admin_v1_ConnectionsRequest, ConnectionsRequest__Output as _tether_admin_v1_ConnectionsRequest__Output } from './tether/admin/v1/ConnectionsRequest.js';
 import type { ConnectionsResponse as _tether_admin_v1_ConnectionsResponse, ConnectionsResponse__Output as _tether_admin_v1_ConnectionsResponse__Output } from './tether/admin/v1/ConnectionsResponse.js';
+import type { Deviation as _tether_admin_v1_Deviation, Deviation__Output as _tether_admin_v1_Deviation__Output } from './tether/admin/v1/Deviation.js';
 import type { EntryMatch as _tether_admin_v1_EntryMatch, EntryMatch__Output as _tether_admin_v1_EntryMatch__Output } from './tether/admin/v1/EntryMatch.js';
 import type { EntryMatchRow as _tether_admin_v1_EntryMatchRow, EntryMatchRow__Output as _tether_admin_v1_EntryMatchRow__Output } from './tether/admin/v1/EntryMatchRow.js';
 import type { EventsRequest as _tether_admin_v1_EventsRequest, EventsRequest__Output as _tether_admin_v1_EventsRequest__Output } from './tether/admin/v1/EventsRequest.js';
@@ -20,18 +22,32 @@ import type { JwtKey as _tether_admin_v1_JwtKey, JwtKey__Output as _tether_admin
 import type { KernelFeature as _tether_admin_v1_KernelFeature, KernelFeature__Output as _tether_admin_v1_KernelFeature__Output } from './tether/admin/v1/KernelFeature.js';
 import type { ListProcessesRequest as _tether_admin_v1_ListProcessesRequest, ListProcessesRequest__Output as _tether_admin_v1_ListProcessesRequest__Output } from './tether/admin/v1/ListProcessesRequest.js';
 import type { ListProcessesResponse as _tether_admin_v1_ListProcessesResponse, ListProcessesResponse__Output as _tether_admin_v1_ListProcessesResponse__Output } from './tether/admin/v1/ListProcessesResponse.js';
+import type { ListQuarantineRequest as _tether_admin_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _tether_admin_v1_ListQuarantineRequest__Output } from './tether/admin/v1/ListQuarantineRequest.js';
+import type { ListQuarantineResponse as _tether_admin_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _tether_admin_v1_ListQuarantineResponse__Output } from './tether/admin/v1/ListQuarantineResponse.js';
 import type { MatchEntriesRequest as _tether_admin_v1_MatchEntriesRequest, MatchEntriesRequest__Output as _tether_admin_v1_MatchEntriesRequest__Output } from './tether/admin/v1/MatchEntriesRequest.js';
+import type { MeshStatus as _tether_admin_v1_MeshStatus, MeshStatus__Output as _tether_admin_v1_MeshStatus__Output } from './tether/admin/v1/MeshStatus.js';
 import type { PolicyApplied as _tether_admin_v1_PolicyApplied, PolicyApplied__Output as _tether_admin_v1_PolicyApplied__Output } from './tether/admin/v1/PolicyApplied.js';
 import type { PolicyCheckRequest as _tether_admin_v1_PolicyCheckRequest, PolicyCheckRequest__Output as _tether_admin_v1_PolicyCheckRequest__Output } from './tether/admin/v1/PolicyCheckRequest.js';
 import type { PolicyDecision as _tether_admin_v1_PolicyDecision, PolicyDecision__Output as _tether_admin_v1_PolicyDecision__Output } from './tether/admin/v1/PolicyDecision.js';
 import type { PolicyEvent as _tether_admin_v1_PolicyEvent, PolicyEvent__Output as _tether_admin_v1_PolicyEvent__Output } from './tether/admin/v1/PolicyEvent.js';
 import type { PolicyStatus as _tether_admin_v1_PolicyStatus, PolicyStatus__Output as _tether_admin_v1_PolicyStatus__Output } from './tether/admin/v1/PolicyStatus.js';
+import type { PostureCheck as _tether_admin_v1_PostureCheck, PostureCheck__Output as _tether_admin_v1_PostureCheck__Output } from './tether/admin/v1/PostureCheck.js';
+import type { PostureEntry as _tether_admin_v1_PostureEntry, PostureEntry__Output as _tether_admin_v1_PostureEntry__Output } from './tether/admin/v1/PostureEntry.js';
+import type { PostureReport as _tether_admin_v1_PostureReport, PostureReport__Output as _tether_admin_v1_PostureReport__Output } from './tether/admin/v1/PostureReport.js';
+import type { PostureRequest as _tether_admin_v1_PostureRequest, PostureRequest__Output as _tether_admin_v1_PostureRequest__Output } from './tether/admin/v1/PostureRequest.js';
 import type { Process as _tether_admin_v1_Process, Process__Output as _tether_admin_v1_Process__Output } from './tether/admin/v1/Process.js';
+import type { ProfileDiffResponse as _tether_admin_v1_ProfileDiffResponse, ProfileDiffResponse__Output as _tether_admin_v1_ProfileDiffResponse__Output } from './tether/admin/v1/ProfileDiffResponse.js';
+import type { ProfileRequest as _tether_admin_v1_ProfileRequest, ProfileRequest__Output as _tether_admin_v1_ProfileRequest__Output } from './tether/admin/v1/ProfileRequest.js';
+import type { ProfileView as _tether_admin_v1_ProfileView, ProfileView__Output as _tether_admin_v1_ProfileView__Output } from './tether/admin/v1/ProfileView.js';
+import type { QuarantinedProcess as _tether_admin_v1_QuarantinedProcess, QuarantinedProcess__Output as _tether_admin_v1_QuarantinedProcess__Output } from './tether/admin/v1/QuarantinedProcess.js';
+import type { ReleaseQuarantineRequest as _tether_admin_v1_ReleaseQuarantineRequest, ReleaseQuarantineRequest__Output as _tether_admin_v1_ReleaseQuarantineRequest__Output } from './tether/admin/v1/ReleaseQuarantineRequest.js';
 import type { RotateCaRequest as _tether_admin_v1_RotateCaRequest, RotateCaRequest__Output as _tether_admin_v1_RotateCaRequest__Output } from './tether/admin/v1/RotateCaRequest.js';
+import type { SetProfileModeRequest as _tether_admin_v1_SetProfileModeRequest, SetProfileModeRequest__Output as _tether_admin_v1_SetProfileModeRequest__Output } from './tether/admin/v1/SetProfileModeRequest.js';
 import type { SlotLifecycle as _tether_admin_v1_SlotLifecycle, SlotLifecycle__Output as _tether_admin_v1_SlotLifecycle__Output } from './tether/admin/v1/SlotLifecycle.js';
 import type { StatusRequest as _tether_admin_v1_StatusRequest, StatusRequest__Output as _tether_admin_v1_StatusRequest__Output } from './tether/admin/v1/StatusRequest.js';
 import type { SuggestPolicyRequest as _tether_admin_v1_SuggestPolicyRequest, SuggestPolicyRequest__Output as _tether_admin_v1_SuggestPolicyRequest__Output } from './tether/admin/v1/SuggestPolicyRequest.js';
 import type { SuggestPolicyResponse as _tether_admin_v1_SuggestPolicyResponse, SuggestPolicyResponse__Output as _tether_admin_v1_SuggestPolicyResponse__Output } from './tether/admin/v1/SuggestPolicyResponse.js';
+import type { Tunnel as _tether_admin_v1_Tunnel, Tunnel__Output as _tether_admin_v1_Tunnel__Output } from './tether/admin/v1/Tunnel.js';
 import type { UnusedRule as _tether_admin_v1_UnusedRule, UnusedRule__Output as _tether_admin_v1_UnusedRule__Output } from './tether/admin/v1/UnusedRule.js';
 import type { UnusedRulesRequest as _tether_admin_v1_UnusedRulesRequest, UnusedRulesRequest__Output as _tether_admin_v1_UnusedRulesRequest__Output } from './tether/admin/v1/UnusedRulesRequest.js';
 import type { UnusedRulesResponse as _tether_admin_v1_UnusedRulesResponse, UnusedRulesResponse__Output as _tether_admin_v1_UnusedRulesResponse__Output } from './tether/admin/v1/UnusedRulesResponse.js';
@@ -45,6 +61,7 @@ export interface ProtoGrpcType {
   tether: {
     admin: {
       v1: {
+        AcceptDeviationRequest: MessageTypeDefinition<_tether_admin_v1_AcceptDeviationRequest, _tether_admin_v1_AcceptDeviationRequest__Output>
         Admin: SubtypeConstructor<typeof grpc.Client, _tether_admin_v1_AdminClient> & { service: _tether_admin_v1_AdminDefinition }
         AgentCounts: MessageTypeDefinition<_tether_admin_v1_AgentCounts, _tether_admin_v1_AgentCounts__Output>
         AgentStatus: MessageTypeDefinition<_tether_admin_v1_AgentStatus, _tether_admin_v1_AgentStatus__Output>
@@ -56,6 +73,7 @@ export interface ProtoGrpcType {
         Connection: MessageTypeDefinition<_tether_admin_v1_Connection, _tether_admin_v1_Connection__Output>
         ConnectionsRequest: MessageTypeDefinition<_tether_admin_v1_ConnectionsRequest, _tether_admin_v1_ConnectionsRequest__Output>
         ConnectionsResponse: MessageTypeDefinition<_tether_admin_v1_ConnectionsResponse, _tether_admin_v1_ConnectionsResponse__Output>
+        Deviation: MessageTypeDefinition<_tether_admin_v1_Deviation, _tether_admin_v1_Deviation__Output>
         EntryMatch: MessageTypeDefinition<_tether_admin_v1_EntryMatch, _tether_admin_v1_EntryMatch__Output>
         EntryMatchRow: MessageTypeDefinition<_tether_admin_v1_EntryMatchRow, _tether_admin_v1_EntryMatchRow__Output>
         EventsRequest: MessageTypeDefinition<_tether_admin_v1_EventsRequest, _tether_admin_v1_EventsRequest__Output>
@@ -64,21 +82,35 @@ export interface ProtoGrpcType {
         KernelFeature: MessageTypeDefinition<_tether_admin_v1_KernelFeature, _tether_admin_v1_KernelFeature__Output>
         ListProcessesRequest: MessageTypeDefinition<_tether_admin_v1_ListProcessesRequest, _tether_admin_v1_ListProcessesRequest__Output>
         ListProcessesResponse: MessageTypeDefinition<_tether_admin_v1_ListProcessesResponse, _tether_admin_v1_ListProcessesResponse__Output>
+        ListQuarantineRequest: MessageTypeDefinition<_tether_admin_v1_ListQuarantineRequest, _tether_admin_v1_ListQuarantineRequest__Output>
+        ListQuarantineResponse: MessageTypeDefinition<_tether_admin_v1_ListQuarantineResponse, _tether_admin_v1_ListQuarantineResponse__Output>
         MatchEntriesRequest: MessageTypeDefinition<_tether_admin_v1_MatchEntriesRequest, _tether_admin_v1_MatchEntriesRequest__Output>
+        MeshStatus: MessageTypeDefinition<_tether_admin_v1_MeshStatus, _tether_admin_v1_MeshStatus__Output>
         Mode: EnumTypeDefinition
         PolicyApplied: MessageTypeDefinition<_tether_admin_v1_PolicyApplied, _tether_admin_v1_PolicyApplied__Output>
         PolicyCheckRequest: MessageTypeDefinition<_tether_admin_v1_PolicyCheckRequest, _tether_admin_v1_PolicyCheckRequest__Output>
         PolicyDecision: MessageTypeDefinition<_tether_admin_v1_PolicyDecision, _tether_admin_v1_PolicyDecision__Output>
         PolicyEvent: MessageTypeDefinition<_tether_admin_v1_PolicyEvent, _tether_admin_v1_PolicyEvent__Output>
         PolicyStatus: MessageTypeDefinition<_tether_admin_v1_PolicyStatus, _tether_admin_v1_PolicyStatus__Output>
+        PostureCheck: MessageTypeDefinition<_tether_admin_v1_PostureCheck, _tether_admin_v1_PostureCheck__Output>
+        PostureEntry: MessageTypeDefinition<_tether_admin_v1_PostureEntry, _tether_admin_v1_PostureEntry__Output>
+        PostureReport: MessageTypeDefinition<_tether_admin_v1_PostureReport, _tether_admin_v1_PostureReport__Output>
+        PostureRequest: MessageTypeDefinition<_tether_admin_v1_PostureRequest, _tether_admin_v1_PostureRequest__Output>
         Process: MessageTypeDefinition<_tether_admin_v1_Process, _tether_admin_v1_Process__Output>
+        ProfileDiffResponse: MessageTypeDefinition<_tether_admin_v1_ProfileDiffResponse, _tether_admin_v1_ProfileDiffResponse__Output>
+        ProfileRequest: MessageTypeDefinition<_tether_admin_v1_ProfileRequest, _tether_admin_v1_ProfileRequest__Output>
+        ProfileView: MessageTypeDefinition<_tether_admin_v1_ProfileView, _tether_admin_v1_ProfileView__Output>
+        QuarantinedProcess: MessageTypeDefinition<_tether_admin_v1_QuarantinedProcess, _tether_admin_v1_QuarantinedProcess__Output>
+        ReleaseQuarantineRequest: MessageTypeDefinition<_tether_admin_v1_ReleaseQuarantineRequest, _tether_admin_v1_ReleaseQuarantineRequest__Output>
         Role: EnumTypeDefinition
         RotateCaRequest: MessageTypeDefinition<_tether_admin_v1_RotateCaRequest, _tether_admin_v1_RotateCaRequest__Output>
+        SetProfileModeRequest: MessageTypeDefinition<_tether_admin_v1_SetProfileModeRequest, _tether_admin_v1_SetProfileModeRequest__Output>
         SlotLifecycle: MessageTypeDefinition<_tether_admin_v1_SlotLifecycle, _tether_admin_v1_SlotLifecycle__Output>
         SlotState: EnumTypeDefinition
         StatusRequest: MessageTypeDefinition<_tether_admin_v1_StatusRequest, _tether_admin_v1_StatusRequest__Output>
         SuggestPolicyRequest: MessageTypeDefinition<_tether_admin_v1_SuggestPolicyRequest, _tether_admin_v1_SuggestPolicyRequest__Output>
         SuggestPolicyResponse: MessageTypeDefinition<_tether_admin_v1_SuggestPolicyResponse, _tether_admin_v1_SuggestPolicyResponse__Output>
+        Tunnel: MessageTypeDefinition<_tether_admin_v1_Tunnel, _tether_admin_v1_Tunnel__Output>
         UnusedRule: MessageTypeDefinition<_tether_admin_v1_UnusedRule, _tether_admin_v1_UnusedRule__Output>
         UnusedRulesRequest: MessageTypeDefinition<_tether_admin_v1_UnusedRulesRequest, _tether_admin_v1_UnusedRulesRequest__Output>
         UnusedRulesResponse: MessageTypeDefinition<_tether_admin_v1_UnusedRulesResponse, _tether_admin_v1_UnusedRulesResponse__Output>

@@ -43,7 +43,7 @@ export function register(program: Command): void {
       process.stdout.write(`${opts.output === 'json' ? toJson(found.map(entryJson)) : found.map(describe).join('\n\n')}\n`);
     });
   withAdminOptions(entry.command('match'))
-    .description('which of the running agent\'s entries a process matches, and the selectors it lacks for the rest')
+    .description('which of the running agent\'s entries a process matches, the selectors it lacks for the rest, and failed posture checks')
     .argument('<pid>', 'a process id on this host')
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  tether entry match 4242\n  tether entry match --output json $(pidof nginx | cut -d" " -f1)')
@@ -85,7 +85,8 @@ function trustDomainOf(name: string): TrustDomain {
   }
 }
 
-function parsePid(text: string): number {
+/** A pid argument (`entry match`, `posture`): a decimal of 1 or more, else a usage error. */
+export function parsePid(text: string): number {
   const pid = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(pid) || pid < 1) throw new UsageError(`"${text}" is not a process id`);
   return pid;
@@ -125,6 +126,14 @@ function describe(e: Entry): string {
 }
 
 function matchTable({ pid, selectors, entries }: EntryMatch): string {
+  const rows = entries.map((r) => ({ ...r, matched: r.matched ? 'yes' : 'no', missing: r.missing.join(',') || null, posture: postureCell(r.posture) }));
   return [`Process ${pid} has the selectors:`, ...selectors.map((s) => `  ${s}`), '',
-    toTable(entries.map((r) => ({ ...r, matched: r.matched ? 'yes' : 'no', missing: r.missing.join(',') || null })), ['id', 'spiffeId', 'matched', 'missing'])].join('\n');
+    toTable(rows, ['id', 'spiffeId', 'matched', 'missing', 'posture'])].join('\n');
+}
+
+/** The failed posture checks ("noNewPrivs: NoNewPrivs is 0; ..."), "ok" when all pass, "-" when the entry asks for none. */
+function postureCell(checks: EntryMatch['entries'][number]['posture']): string | null {
+  if (checks.length === 0) return null;
+  const failed = checks.filter((c) => !c.ok);
+  return failed.length === 0 ? 'ok' : failed.map((c) => `${c.check}: ${c.evidence}`).join('; ');
 }

@@ -4,7 +4,7 @@ import { withAdminClient, withAdminOptions, type AdminConnectOptions } from '../
 import { UsageError } from '../exit-codes.js';
 import { outputOption, toTable, type OutputFormat } from '../output.js';
 
-const COLUMNS = ['time', 'verdict', 'mode', 'from', 'to', 'destination', 'pid/comm'] as const;
+const COLUMNS = ['time', 'kind', 'verdict', 'mode', 'from', 'to', 'destination', 'pid/comm', 'reason'] as const;
 
 interface EventsOptions extends AdminConnectOptions {
   readonly follow?: boolean;
@@ -18,12 +18,14 @@ interface EventsOptions extends AdminConnectOptions {
  */
 export function register(program: Command): void {
   withAdminOptions(program.command('events'))
-    .description('the policy\'s recent denials (audit mode: would-be denials), oldest first; --follow for new ones')
+    .description('the policy\'s recent denials (audit mode: would-be denials) of connects, mesh tunnels and direct inbound connections, oldest first; --follow for new ones')
     .option('-f, --follow', 'after the recent events, print each new one until interrupted (Ctrl-C)')
     .addOption(new Option('--limit <n>', `how many recent events (1-${MAX_EVENTS_LIMIT})`).default(String(DEFAULT_EVENTS_LIMIT)))
     .addOption(outputOption())
     .addHelpText('after', [
-      '', 'The table\'s columns: time, verdict, mode, from, to, destination, pid/comm ("-": no identity);',
+      '', 'The table\'s columns: time, kind (connect, tunnel: a mesh tunnel refused; inbound: a direct connection from another host to a',
+      'meshed workload; profile: a deviation from a behaviour profile, deny when its exec was killed), verdict, mode, from, to,',
+      'destination, pid/comm ("-": no identity), reason (tunnels, inbound and profile: what deviated, its number for `tether profile accept`);',
       'with --follow, one line per event as it comes, in that order, "from -> to". JSON is one object per line.', '', 'Examples:', '  tether events --limit 20', '  tether events --follow',
       '  tether events -f -o json | jq -r \'select(.verdict == "deny") | .from\'',
     ].join('\n'))
@@ -77,10 +79,11 @@ function parseLimit(text: string): number {
 }
 
 function tableRow(e: PolicyEvent): Record<string, unknown> {
-  return { ...e, 'pid/comm': `${e.pid}/${e.comm}` };
+  return { ...e, kind: e.kind ?? 'connect', 'pid/comm': `${e.pid}/${e.comm}`, reason: e.reason ?? '' };
 }
 
 /** One event as a line with the table's columns; verdict and mode padded so lines mostly align. */
 export function eventLine(e: PolicyEvent): string {
-  return [e.time, e.verdict.padEnd(5), e.mode.padEnd(7), `${e.from ?? '-'} -> ${e.to ?? '-'}`, e.destination, `${e.pid}/${e.comm}`].join('  ');
+  return [e.time, (e.kind ?? 'connect').padEnd(7), e.verdict.padEnd(5), e.mode.padEnd(7), `${e.from ?? e.source ?? '-'} -> ${e.to ?? '-'}`, e.destination,
+    `${e.pid}/${e.comm}`, ...(e.reason === undefined ? [] : [e.reason])].join('  ');
 }

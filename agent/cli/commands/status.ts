@@ -7,7 +7,7 @@ import { outputOption, toJson, toTable, type OutputFormat } from '../output.js';
 /** `tether status`: the running agent (version, uptime, sockets, metrics, kernel features, counts, policy). */
 export function register(program: Command): void {
   withAdminOptions(program.command('status'))
-    .description('the running agent: version, uptime, sockets, metrics address, kernel features and fallbacks, counts, policy')
+    .description('the running agent: version, uptime, sockets, metrics address, kernel features and fallbacks, counts, policy, mesh')
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  tether status\n  tether status -o json | jq \'.features[] | select(.state != "available")\'')
     .action((opts: AdminConnectOptions & { output: OutputFormat }) => withAdminClient(opts, async (client) => {
@@ -32,6 +32,9 @@ export function describeStatus(s: AgentStatus): string {
     ['Policy', s.policy === null ? 'none (the agent runs without --policy)'
       : `${s.policy.mode}, ${plural(s.policy.rules, 'rule')} from ${s.policy.path} (${s.policy.kernelRules} in the kernel, generation `
         + `${s.policy.generation}); unidentified processes: ${s.policy.unidentified}; cgroup ${s.policy.cgroup}`],
+    ['Mesh', s.mesh === null ? 'off'
+      : `${s.mesh.mode} (${s.mesh.detail}); networks ${s.mesh.cidrs.join(', ')}; tunnel port ${s.mesh.port}, outbound ${s.mesh.outboundPort}; `
+        + `inbound ${s.mesh.inbound}`],
   ];
   const width = Math.max(...fields.map(([name]) => name.length)) + 2;
   const features = s.features.map((f) => ({ ...f }));

@@ -48,12 +48,26 @@ describe('the agent\'s methods round-trip backend values', () => {
     const match = {
       pid: 4242, selectors: ['unix:uid:1000', 'unix:path:/usr/sbin/nginx'],
       entries: [
-        { id: '0123456789abcdef', spiffeId: 'spiffe://example.org/web', matched: true, missing: [] },
-        { id: 'fedcba9876543210', spiffeId: 'spiffe://example.org/db', matched: false, missing: ['unix:uid:999', 'unix:path:/usr/bin/postgres'] },
+        { id: '0123456789abcdef', spiffeId: 'spiffe://example.org/web', matched: true, missing: [], posture: [
+          { check: 'noNewPrivs', ok: false, evidence: 'NoNewPrivs is 0' }, { check: 'seccomp', ok: true, evidence: 'Seccomp is 2 (filter), required filter' },
+        ] },
+        { id: 'fedcba9876543210', spiffeId: 'spiffe://example.org/db', matched: false, missing: ['unix:uid:999', 'unix:path:/usr/bin/postgres'], posture: [] },
       ],
     };
     h.backend.matches.set(4242, match);
     expect(await h.client().matchEntries(4242)).toEqual(match);
+  });
+
+  it('Posture: each matched entry\'s checks, pass and fail, with their evidence; a pid not in the table is BAD_REQUEST', async () => {
+    const report = {
+      pid: 4242, entries: [{ id: '0123456789abcdef', spiffeId: 'spiffe://example.org/web', checks: [
+        { check: 'exeImmutable', ok: true, evidence: '/usr/bin/x is the exec\'d file' }, { check: 'forbidExecutables', ok: false, evidence: '/bin/sh in the root filesystem' },
+      ] }],
+    };
+    h.backend.postures.set(4242, report);
+    expect(await h.client().posture(4242)).toEqual(report);
+    expect(await failure(h.client().posture(77))).toMatchObject({ code: 'BAD_REQUEST', message: 'pid: no process 77 in the process table' });
+    expect(await failure(h.client().posture(0))).toMatchObject({ code: 'BAD_REQUEST', message: 'pid must be a process id (1 or more): got 0' });
   });
 
   it('MatchEntries: a pid not in the table is the agent\'s BAD_REQUEST; pid 0 is refused before the backend', async () => {

@@ -27,7 +27,7 @@ describe('agent/admin/gen/ (STYLE.md 8)', () => {
 });
 
 describe('proto/admin.proto', () => {
-  it('serves eleven methods at /tether.admin.v1.Admin/*, Events the only stream', () => {
+  it('serves eighteen methods at /tether.admin.v1.Admin/*, Events the only stream', () => {
     const shapes = Object.fromEntries(Object.values(loadAdminApi().service).map((m) => [m.path, m.responseStream ? 'stream' : 'unary']));
     expect(shapes).toEqual({
       '/tether.admin.v1.Admin/Events': 'stream', '/tether.admin.v1.Admin/Connections': 'unary',
@@ -35,6 +35,10 @@ describe('proto/admin.proto', () => {
       '/tether.admin.v1.Admin/SuggestPolicy': 'unary', '/tether.admin.v1.Admin/UnusedRules': 'unary',
       '/tether.admin.v1.Admin/Status': 'unary', '/tether.admin.v1.Admin/ListProcesses': 'unary',
       '/tether.admin.v1.Admin/MatchEntries': 'unary', '/tether.admin.v1.Admin/CaStatus': 'unary', '/tether.admin.v1.Admin/RotateCa': 'unary',
+      '/tether.admin.v1.Admin/Posture': 'unary',
+      '/tether.admin.v1.Admin/ShowProfile': 'unary', '/tether.admin.v1.Admin/ProfileDiff': 'unary',
+      '/tether.admin.v1.Admin/SetProfileMode': 'unary', '/tether.admin.v1.Admin/AcceptDeviation': 'unary',
+      '/tether.admin.v1.Admin/ListQuarantine': 'unary', '/tether.admin.v1.Admin/ReleaseQuarantine': 'unary',
     });
   });
 
@@ -51,8 +55,11 @@ describe('proto/admin.proto', () => {
 
   it.each([
     ['EventsRequest', ['1:follow:bool', '2:limit:uint32']],
-    ['PolicyEvent', ['1:time:string', '2:verdict:enum', '3:mode:enum', '4:pid:uint32', '5:comm:string', '6:from:string', '7:to:string', '8:destination:string']],
-    ['ConnectionsResponse', ['1:connections:message']],
+    ['PolicyEvent', ['1:time:string', '2:verdict:enum', '3:mode:enum', '4:pid:uint32', '5:comm:string', '6:from:string', '7:to:string', '8:destination:string',
+      '9:kind:string', '10:reason:string', '11:source:string']],
+    ['ConnectionsResponse', ['1:connections:message', '2:tunnels:message']],
+    ['Tunnel', ['1:since:string', '2:side:string', '3:source_id:string', '4:dest_id:string', '5:original:string', '6:peer:string', '7:mode:string',
+      '8:bytes_to_destination:uint64', '9:bytes_from_destination:uint64']],
     ['Connection', ['1:since:string', '2:role:enum', '3:local:string', '4:peer:string', '5:local_id:string', '6:peer_id:string']],
     ['PolicyCheckRequest', ['1:from:string', '2:to:string', '3:port:uint32']],
     ['PolicyDecision', ['1:verdict:enum', '2:mode:enum', '3:reason:string', '4:line:uint32?']],
@@ -62,7 +69,9 @@ describe('proto/admin.proto', () => {
     ['UnusedRulesResponse', ['1:rules:message']],
     ['UnusedRule', ['1:line:uint32', '2:from:string', '3:to:string', '4:ports:string']],
     ['AgentStatus', ['1:version:string', '2:pid:uint32', '3:started_at:string', '4:uptime_seconds:double', '5:trust_domain:string',
-      '6:workload_socket:string', '7:admin_socket:string', '8:metrics_address:string', '9:features:message', '10:counts:message', '11:policy:message']],
+      '6:workload_socket:string', '7:admin_socket:string', '8:metrics_address:string', '9:features:message', '10:counts:message', '11:policy:message',
+      '12:mesh:message']],
+    ['MeshStatus', ['1:mode:string', '2:detail:string', '3:cidrs:string', '4:port:uint32', '5:outbound_port:uint32', '6:inbound:string']],
     ['KernelFeature', ['1:name:string', '2:state:enum', '3:detail:string', '4:fallback:string']],
     ['AgentCounts', ['1:processes:uint32', '2:entries:uint32', '3:x509_svids:uint32', '4:jwt_svids:uint32', '5:workload_streams:uint32',
       '6:workload_connections:uint32']],
@@ -73,7 +82,11 @@ describe('proto/admin.proto', () => {
       '8:exe:string', '9:cgroup:string', '10:container_id:string', '11:pod_uid:string']],
     ['MatchEntriesRequest', ['1:pid:uint32']],
     ['EntryMatch', ['1:pid:uint32', '2:selectors:string', '3:entries:message']],
-    ['EntryMatchRow', ['1:id:string', '2:spiffe_id:string', '3:matched:bool', '4:missing:string']],
+    ['EntryMatchRow', ['1:id:string', '2:spiffe_id:string', '3:matched:bool', '4:missing:string', '5:posture:message']],
+    ['PostureRequest', ['1:pid:uint32']],
+    ['PostureReport', ['1:pid:uint32', '2:entries:message']],
+    ['PostureEntry', ['1:id:string', '2:spiffe_id:string', '3:checks:message']],
+    ['PostureCheck', ['1:check:string', '2:verdict:string', '3:evidence:string']],
     ['CaState', ['1:trust_domain:string', '2:x509:message', '3:jwt:message', '4:mode:string', '5:upstream:message']],
     ['SlotLifecycle', ['1:state:enum', '2:prepared_at:string', '3:activated_at:string', '4:active_until:string', '5:retired_at:string',
       '6:max_issued_ttl_seconds:uint32']],
@@ -83,6 +96,17 @@ describe('proto/admin.proto', () => {
     ['JwtKey', ['1:kid:string', '2:key_type:string', '3:alg:string', '4:not_before:string', '5:not_after:string', '6:lifecycle:message',
       '7:retire_at:string']],
     ['CaRotation', ['1:x509_previous:string', '2:x509_active:string', '3:jwt_previous:string', '4:jwt_active:string']],
+    ['ProfileRequest', ['1:spiffe_id:string']],
+    ['ProfileView', ['1:spiffe_id:string', '2:mode:string', '3:yaml:string']],
+    ['Deviation', ['1:seq:uint64', '2:time:string', '3:mode:string', '4:kind:string', '5:what:string', '6:pid:uint32', '7:lineage:string',
+      '8:quarantined:uint32']],
+    ['ProfileDiffResponse', ['1:deviations:message']],
+    ['SetProfileModeRequest', ['1:spiffe_id:string', '2:mode:string']],
+    ['AcceptDeviationRequest', ['1:spiffe_id:string', '2:seq:uint64']],
+    ['QuarantinedProcess', ['1:pid:uint32', '2:start_ns:uint64', '3:spiffe_id:string', '4:reason:string', '5:since:string', '6:comm:string']],
+    ['ListQuarantineResponse', ['1:processes:message']],
+    ['ReleaseQuarantineRequest', ['1:pid:uint32']],
+    ['ListQuarantineRequest', []],
     ['ConnectionsRequest', []], ['SuggestPolicyRequest', []], ['UnusedRulesRequest', []], ['StatusRequest', []], ['ListProcessesRequest', []],
     ['CaStatusRequest', []], ['RotateCaRequest', []],
   ] as const)('%s has the fields %j', (message, expected) => {

@@ -56,6 +56,16 @@ describe('unary methods round-trip backend values', () => {
     expect(await h.client().connections()).toEqual([]);
   });
 
+  it('Connections carries the mesh tunnels of both ends, bytes beyond 32 bits included', async () => {
+    h.backend.tunnelList = [
+      { since: '2025-01-01T12:00:00.000Z', side: 'client', sourceId: 'spiffe://example.org/a', destId: 'spiffe://example.org/b', original: '10.0.0.2:8000',
+        peer: '10.0.0.2:15008', mode: 'userspace', bytesToDestination: 5_000_000_000, bytesFromDestination: 0 },
+      { since: '2025-01-01T12:00:01.000Z', side: 'server', sourceId: 'spiffe://example.org/a', destId: 'spiffe://example.org/b', original: '[fd00::2]:8000',
+        peer: '[fd00::1]:40100', mode: 'ktls', bytesToDestination: 1, bytesFromDestination: 2 },
+    ];
+    expect(await h.client().connectionsAndTunnels()).toEqual({ connections: [], tunnels: h.backend.tunnelList });
+  });
+
   it('CheckPolicy: the request reaches the backend; the decision comes back with its line, or without one', async () => {
     const client = h.client();
     const request = { from: 'spiffe://example.org/web', to: 'spiffe://example.org/db', port: 5432 };

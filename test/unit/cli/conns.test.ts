@@ -27,10 +27,28 @@ describe('tether conns', () => {
     ]);
   });
 
-  it('prints them as a JSON array with -o json, nulls kept', async () => {
+  it('prints them in JSON with -o json, nulls kept, and no tunnels without mesh', async () => {
     const r = await tetherAdmin(h, 'conns', '-o', 'json');
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(h.backend.conns);
+    expect(JSON.parse(r.stdout)).toEqual({ connections: h.backend.conns, tunnels: [] });
+    expect(r.stdout).not.toContain('tunnels:\n');
+  });
+
+  it('lists the mesh tunnels after the connections: both identities, the original address, mode, bytes and age', async () => {
+    const since = new Date(Date.now() - 65_000).toISOString();
+    h.backend.tunnelList = [{
+      since, side: 'client', sourceId: 'spiffe://example.org/client', destId: 'spiffe://example.org/server', original: '10.0.0.2:8000',
+      peer: '10.0.0.2:15008', mode: 'userspace', bytesToDestination: 78, bytesFromDestination: 4096,
+    }];
+    const table = await tetherAdmin(h, 'conns');
+    const lines = table.stdout.trimEnd().split('\n');
+    const at = lines.indexOf('tunnels:');
+    expect(at).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(/^SINCE\s+AGE\s+SIDE\s+SOURCEID\s+DESTID\s+ORIGINAL\s+PEER\s+MODE\s+TODESTINATION\s+FROMDESTINATION$/);
+    expect(lines[at + 2]?.split(/\s+/)).toEqual([since, expect.stringMatching(/^6[56]s$/), 'client', 'spiffe://example.org/client',
+      'spiffe://example.org/server', '10.0.0.2:8000', '10.0.0.2:15008', 'userspace', '78', '4096']);
+    const json = JSON.parse((await tetherAdmin(h, 'conns', '-o', 'json')).stdout) as { tunnels: Array<Record<string, unknown>> };
+    expect(json.tunnels).toEqual([{ ...h.backend.tunnelList[0], ageSeconds: expect.any(Number) }]);
   });
 
   it('refuses a bad --output with exit 2', async () => {

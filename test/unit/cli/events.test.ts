@@ -21,9 +21,9 @@ describe('tether events', () => {
     const r = await tetherAdmin(h, 'events');
     expect(r.code, r.stderr).toBe(0);
     const [header, first, second, ...rest] = r.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^TIME\s+VERDICT\s+MODE\s+FROM\s+TO\s+DESTINATION\s+PID\/COMM$/);
-    expect(first?.split(/\s+/)).toEqual(['2025-01-01T12:00:01.000Z', 'deny', 'enforce', 'spiffe://example.org/web', 'spiffe://example.org/db', '127.0.0.1:5432', '1001/curl']);
-    expect(second?.split(/\s+/)).toEqual(['2025-01-01T12:00:02.000Z', 'audit', 'audit', '-', '-', '[::1]:443', '1002/python3']);
+    expect(header).toMatch(/^TIME\s+KIND\s+VERDICT\s+MODE\s+FROM\s+TO\s+DESTINATION\s+PID\/COMM\s+REASON$/);
+    expect(first?.split(/\s+/)).toEqual(['2025-01-01T12:00:01.000Z', 'connect', 'deny', 'enforce', 'spiffe://example.org/web', 'spiffe://example.org/db', '127.0.0.1:5432', '1001/curl']);
+    expect(second?.split(/\s+/)).toEqual(['2025-01-01T12:00:02.000Z', 'connect', 'audit', 'audit', '-', '-', '[::1]:443', '1002/python3']);
     expect(rest).toEqual([]);
     expect(h.backend.limits).toEqual([100]);
   });
@@ -52,7 +52,22 @@ describe('tether events', () => {
     await h.server.close(1000);
     const r = await running;
     expect(r.stdout.trimEnd().split('\n')).toEqual(h.backend.events.map(eventLine));
-    expect(eventLine(h.backend.events[1]!)).toBe('2025-01-01T12:00:02.000Z  audit  audit    - -> -  [::1]:443  1002/python3');
+    expect(eventLine(h.backend.events[1]!)).toBe('2025-01-01T12:00:02.000Z  connect  audit  audit    - -> -  [::1]:443  1002/python3');
+  });
+
+  it('shows a tunnel refusal and a direct inbound connection with their kind and reason, in the table and in JSON', async () => {
+    const tunnel = policyEvent(3, { kind: 'tunnel', pid: 0, comm: '', to: 'spiffe://example.org/server', destination: '10.0.0.2:8000', reason: 'DENIED: no rule' });
+    const inbound = policyEvent(4, { kind: 'inbound', verdict: 'audit', pid: 0, comm: '', from: null, destination: '10.0.0.2:8000', source: '10.0.0.1:40000', reason: 'UNAUTHENTICATED: direct' });
+    h.backend.publish(tunnel);
+    h.backend.publish(inbound);
+    const table = await tetherAdmin(h, 'events');
+    const rows = table.stdout.trimEnd().split('\n').slice(-2).map((l) => l.split(/\s{2,}/));
+    expect(rows[0]).toEqual(['2025-01-01T12:00:03.000Z', 'tunnel', 'deny', 'enforce', 'spiffe://example.org/web', 'spiffe://example.org/server', '10.0.0.2:8000', '0/', 'DENIED: no rule']);
+    expect(rows[1]?.[1]).toBe('inbound');
+    expect(rows[1]?.at(-1)).toBe('UNAUTHENTICATED: direct');
+    const json = await tetherAdmin(h, 'events', '-o', 'json', '--limit', '2');
+    expect(json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([tunnel, inbound]);
+    expect(eventLine(inbound)).toContain('10.0.0.1:40000 -> spiffe://example.org/db');
   });
 
   it.each([

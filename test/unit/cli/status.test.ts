@@ -28,6 +28,7 @@ describe('tether status', () => {
       'Entries:      3',
       'SVIDs cached: 2 X.509, 1 JWT',
       'Policy:       audit, 4 rules from /etc/tether/policy.yaml (12 in the kernel, generation 3); unidentified processes: allow; cgroup /sys/fs/cgroup/work',
+      'Mesh:         off',
       '',
     ]);
     const rows = features?.trimEnd().split('\n') ?? [];
@@ -42,6 +43,15 @@ describe('tether status', () => {
     const r = await tetherAdmin(h, 'status');
     expect(r.stdout).toContain('\nMetrics:      off\n');
     expect(r.stdout).toContain('\nPolicy:       none (the agent runs without --policy)\n');
+  });
+
+  it('names the mesh\'s data path and settings when it is on', async () => {
+    h.backend.agent = agentStatus({ mesh: {
+      mode: 'userspace', detail: 'TCP_ULP "tls": ENOENT', cidrs: ['10.0.0.0/8', 'fd00::/8'], port: 15008, outboundPort: 15001, inbound: 'permissive',
+    } });
+    const r = await tetherAdmin(h, 'status');
+    expect(r.stdout).toContain('\nMesh:         userspace (TCP_ULP "tls": ENOENT); networks 10.0.0.0/8, fd00::/8; tunnel port 15008, outbound 15001; inbound permissive\n');
+    expect(JSON.parse((await tetherAdmin(h, 'status', '-o', 'json')).stdout)).toEqual(h.backend.agent);
   });
 
   it('prints the status as JSON with -o json', async () => {

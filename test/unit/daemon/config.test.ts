@@ -43,6 +43,12 @@ describe('loadConfig layering', () => {
     expect(loadConfig({ config: file, trustDomain: 'from.flag' }, { TETHER_TRUST_DOMAIN: 'from.env' }).trustDomain).toBe('from.flag');
   });
 
+  it('reads the profiles\' learning window as a duration and refuses one that is not', () => {
+    expect(loadConfig({ config: yamlFile('profiles:\n  learnWindow: 30m\n') }, {}).profiles.learnWindow).toBe(1_800_000);
+    expect(loadConfig({ config: yamlFile('profiles:\n  learnWindow: 2d\n  dir: /p\n') }, {}).profiles).toEqual({ learnWindow: 172_800_000, dir: '/p', scanIntervalMs: 5_000 });
+    expect(() => loadConfig({ config: yamlFile('profiles:\n  learnWindow: soon\n') }, {})).toThrow(/profiles\.learnWindow: a duration/);
+  });
+
   it('reads the kernel health interval and refuses one below 100 ms by its key', () => {
     expect(loadConfig({ config: yamlFile('health:\n  intervalMs: 500\n') }, {}).health).toEqual({ intervalMs: 500 });
     expect(() => loadConfig({ config: yamlFile('health:\n  intervalMs: 10\n') }, {})).toThrow(/health\.intervalMs/);
@@ -68,7 +74,7 @@ describe('loadConfig layering', () => {
 
   it('gives the defaults when nothing is set, frozen', () => {
     const c = loadConfig({}, {});
-    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 } });
+    expect(c).toEqual({ stateDir: '/var/lib/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'info', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 }, profiles: { learnWindow: 86_400_000, scanIntervalMs: 5_000 } });
     expect(c.trustDomain).toBeUndefined(); // the agent warns and uses example.org
     expect(c.enforce.cgroup).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
@@ -81,7 +87,7 @@ describe('loadConfig layering', () => {
   it('reads the file named by --config, keeping defaults for what it leaves out', () => {
     const file = yamlFile('stateDir: /srv/tether\nlogLevel: debug\n');
     expect(loadConfig({ config: file }, {})).toEqual({
-      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 },
+      stateDir: '/srv/tether', pinDir: '/sys/fs/bpf/tether', logLevel: 'debug', metricsAddr: '127.0.0.1:9811', exitWithParent: true, enforce: {}, ca: CA_DEFAULTS, health: { intervalMs: 5_000 }, profiles: { learnWindow: 86_400_000, scanIntervalMs: 5_000 },
     });
   });
 
@@ -119,6 +125,31 @@ describe('loadConfig layering', () => {
 
   it('treats an empty file as no settings', () => {
     expect(loadConfig({ config: yamlFile('') }, {}).stateDir).toBe('/var/lib/tether');
+  });
+});
+
+describe('mesh', () => {
+  it('is off unless mesh.cidrs is given; then takes the defaults (port 15008, outbound 15001, strict inbound)', () => {
+    expect(loadConfig({}, {}).mesh).toBeUndefined();
+    const m = loadConfig({ config: yamlFile('mesh:\n  cidrs: [10.77.0.0/24, "fd00::/8"]\n') }, {}).mesh;
+    expect(m?.cidrs.map((c) => [c.family, c.address.toString('hex'), c.prefixLength])).toEqual([[4, '0a4d0000', 24], [6, 'fd000000000000000000000000000000', 8]]);
+    expect(m).toMatchObject({ port: 15008, outboundPort: 15001, inbound: 'strict', handshakeTimeoutMs: 10_000 });
+    expect(m?.ports).toBeUndefined();
+    const p = loadConfig({ config: yamlFile('mesh:\n  cidrs: [10.0.0.0/8]\n  ports: [8080, "9000-9001"]\n  inbound: permissive\n  port: 16008\n') }, {}).mesh;
+    expect(p).toMatchObject({ ports: [{ first: 8080, last: 8080 }, { first: 9000, last: 9001 }], inbound: 'permissive', port: 16008 });
+  });
+
+  it.each([
+    ['mesh:\n  cidrs: []\n', /mesh\.cidrs: list at least one network/],
+    ['mesh:\n  ports: [80]\n', /mesh\.cidrs/],
+    ['mesh:\n  cidrs: [10.0.0.1/8]\n', /mesh\.cidrs\.0: .*host bits/],
+    ['mesh:\n  cidrs: [10.0.0.0/8]\n  ports: [70000]\n', /mesh\.ports\.0: port 70000 is out of range/],
+    ['mesh:\n  cidrs: [10.0.0.0/8]\n  ports: []\n', /mesh\.ports: list ports/],
+    ['mesh:\n  cidrs: [10.0.0.0/8]\n  inbound: open\n', /mesh\.inbound/],
+    ['mesh:\n  cidrs: [10.0.0.0/8]\n  port: 15001\n', /mesh\.outboundPort: port and outboundPort must differ/],
+    ['mesh:\n  cidrs: [10.0.0.0/8]\n  tunnels: 3\n', /mesh: .*tunnels/],
+  ])('refuses %j naming the key', (text, message) => {
+    expect(refusal(() => loadConfig({ config: yamlFile(text) }, {})).message).toMatch(message);
   });
 });
 

@@ -85,6 +85,18 @@ describe('registerAgentMetrics', () => {
     expect(s.get('tether_attestation_seconds_sum')).toBeCloseTo(0.203);
   });
 
+  it('counts posture checks by check and result through the posture observer', async () => {
+    const registry = new Registry();
+    const observers = registerAgentMetrics(registry, parts());
+    observers.posture.checked('noNewPrivs', false);
+    observers.posture.checked('noNewPrivs', false);
+    observers.posture.checked('exeImmutable', true);
+    const s = await samples(registry);
+    expect(s.get('tether_posture_checks_total{check="noNewPrivs",result="fail"}')).toBe(2);
+    expect(s.get('tether_posture_checks_total{check="exeImmutable",result="pass"}')).toBe(1);
+    expect(s.get('tether_posture_checks_total{check="exeImmutable",result="fail"}')).toBeUndefined();
+  });
+
   it('names every metric tether_..., with help', async () => {
     const registry = new Registry();
     registerAgentMetrics(registry, parts());

@@ -9,7 +9,7 @@ function parts(overrides: Partial<StatusParts> = {}): StatusParts {
     features: [{ name: 'ringBuffer', state: 'available', detail: 'built in', fallback: null }],
     tracker: { stats: () => ({ processes: 123 }) }, entries: { current: () => [1, 2, 3] },
     x509: { stats: () => ({ entries: 2 }) }, jwt: { stats: () => ({ entries: 5 }) },
-    workload: () => ({ streams: 1, connections: 4 }), policy: undefined,
+    workload: () => ({ streams: 1, connections: 4 }), policy: undefined, mesh: undefined,
     ...overrides,
   };
 }
@@ -21,7 +21,7 @@ describe('agentStatus', () => {
       workloadSocket: '/s/public/agent.sock', adminSocket: '/s/admin.sock', metricsAddress: '127.0.0.1:40123',
       features: [{ name: 'ringBuffer', state: 'available', detail: 'built in', fallback: null }],
       counts: { processes: 123, entries: 3, x509Svids: 2, jwtSvids: 5, workloadStreams: 1, workloadConnections: 4 },
-      policy: null,
+      policy: null, mesh: null,
     });
   });
 
@@ -30,6 +30,11 @@ describe('agentStatus', () => {
     const s = agentStatus(parts({ workload: () => undefined, policy: () => policy }));
     expect(s.counts).toMatchObject({ workloadStreams: 0, workloadConnections: 0 });
     expect(s.policy).toEqual(policy);
+  });
+
+  it('names the mesh and its data path when it is on', () => {
+    const mesh = { mode: 'userspace', detail: 'no kTLS', cidrs: ['10.0.0.0/8'], port: 15008, outboundPort: 15001, inbound: 'strict' } as const;
+    expect(agentStatus(parts({ mesh: () => mesh })).mesh).toEqual(mesh);
   });
 
   it('the version is package.json\'s', () => {

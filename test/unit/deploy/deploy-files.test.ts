@@ -323,7 +323,7 @@ describe('deploy/kubernetes', () => {
       const defaults = loadConfigText('') as unknown as Obj;
       const given = obj(parseYaml(cmConfigText), 'config.yaml');
       // The keys without a default (absent from `defaults`): each is set, or shown commented out.
-      const optional = ['trustDomain', 'socket', 'entries', 'policy', 'adminSocket', 'ca.jwtKeyTtlSeconds', 'ca.upstream', 'enforce.cgroup'];
+      const optional = ['trustDomain', 'socket', 'entries', 'policy', 'adminSocket', 'ca.jwtKeyTtlSeconds', 'ca.upstream', 'enforce.cgroup', 'profiles.dir'];
       const commentedOut = (key: string): boolean => new RegExp(`^\\s*#\\s*${key.split('.').at(-1) as string}:`, 'm').test(cmConfigText);
       const at = (o: Obj, dotted: string): unknown => dotted.split('.').reduce<unknown>((v, k) => (v as Obj | undefined)?.[k], o);
       const defaulted = Object.entries(defaults).flatMap(([k, v]) => (typeof v === 'object' && v !== null

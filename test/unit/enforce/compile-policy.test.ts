@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePolicy, parsePolicy } from '../../../agent/enforce/index.js';
+import { compilePolicy, decideTunnel, parseCidr, parsePolicy } from '../../../agent/enforce/index.js';
 import { requireSpiffeId, type SpiffeId } from '../../../agent/spiffe/index.js';
 
 const KNOWN = ['spiffe://example.org/web', 'spiffe://example.org/db', 'spiffe://example.org/ns/prod/a', 'spiffe://example.org/ns/prod/b',
@@ -42,5 +42,65 @@ rules:
     expect(() => compilePolicy(wide, KNOWN, numberOf)).toThrow(/wider than 1024 ports/);
     const dup = parsePolicy('mode: enforce\nrules:\n  - from: spiffe://example.org/web\n    to: spiffe://example.org/db\n  - from: spiffe://example.org/web\n    to: spiffe://example.org/db\n', 'p.yaml');
     expect(compilePolicy(dup, KNOWN, numberOf).tuples).toHaveLength(1);
+  });
+});
+
+describe('compilePolicy with meshed networks', () => {
+  const cidr = (text: string) => {
+    const r = parseCidr(text);
+    if (!r.ok) throw new Error(r.reason);
+    return r.value;
+  };
+  const rows = (c: ReturnType<typeof compilePolicy>): Array<[number, string, number, number]> =>
+    c.cidrs.map((t) => [t.src, t.cidr.address.toString('hex'), t.cidr.prefixLength, t.port]);
+  const policy = parsePolicy(`mode: enforce
+rules:
+  - from: spiffe://example.org/web
+    to: spiffe://example.org/db
+    ports: [5432, 8000]
+  - from: spiffe://example.org/db
+    to: spiffe://example.org/web
+`, 'p.yaml');
+
+  it('lets an identity rule reach the meshed networks on its ports (the tunnel checks the identity)', () => {
+    const c = compilePolicy(policy, KNOWN, numberOf, { cidrs: [cidr('10.0.0.0/8')], ports: undefined });
+    expect(c.tuples).toHaveLength(3); // the local tuples are unchanged
+    expect(rows(c)).toEqual([[16, '0a000000', 8, 5432], [16, '0a000000', 8, 8000], [17, '0a000000', 8, 0]]);
+  });
+
+  it('keeps only the ports the mesh tunnels: a rule for any port gets mesh.ports, a rule with ports their intersection', () => {
+    const c = compilePolicy(policy, KNOWN, numberOf, { cidrs: [cidr('10.0.0.0/8')], ports: [{ first: 8000, last: 8001 }] });
+    expect(rows(c)).toEqual([[16, '0a000000', 8, 8000], [17, '0a000000', 8, 8000], [17, '0a000000', 8, 8001]]);
+  });
+
+  it('adds nothing without a mesh', () => {
+    expect(compilePolicy(policy, KNOWN, numberOf).cidrs).toEqual([]);
+  });
+});
+
+describe('decideTunnel', () => {
+  const web = requireSpiffeId('spiffe://example.org/web');
+  const db = requireSpiffeId('spiffe://example.org/db');
+  const remote = { family: 4 as const, address: Buffer.from([10, 0, 0, 2]) };
+
+  it('allows the identity a rule names, or the address an external rule covers; otherwise it names what is missing', () => {
+    const p = parsePolicy(`mode: enforce
+rules:
+  - from: spiffe://example.org/web
+    to: spiffe://example.org/db
+    ports: [5432]
+  - from: spiffe://example.org/web
+    to: external
+    cidrs: [10.0.0.0/24]
+    ports: [443]
+`, 'p.yaml');
+    expect(decideTunnel(p, web, db, remote, 5432)).toMatchObject({ verdict: 'allow', line: 3 });
+    expect(decideTunnel(p, web, web, remote, 443)).toMatchObject({ verdict: 'allow', line: 6 });
+    expect(decideTunnel(p, web, web, remote, 5432)).toMatchObject({ verdict: 'deny', reason: expect.stringContaining('spiffe://example.org/web') });
+  });
+
+  it('allows and reports in audit mode', () => {
+    const p = parsePolicy('mode: audit\nrules: []\n', 'p.yaml');
+    expect(decideTunnel(p, web, db, remote, 5432).verdict).toBe('audit');
   });
 });

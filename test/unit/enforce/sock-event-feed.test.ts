@@ -32,6 +32,20 @@ describe('SockEventFeed', () => {
     expect(f.events.recent()).toEqual(told);
   });
 
+  it('reports a direct inbound connection: refused under strict (deny), let in unauthenticated under permissive (audit)', () => {
+    const { f, told } = feed();
+    const local = Buffer.from([10, 0, 0, 2, ...Array(12).fill(0)]);
+    const remote = Buffer.from([10, 0, 0, 1, ...Array(12).fill(0)]);
+    const inbound = { kind: 'inbound', role: 'server', tgid: 0, comm: '', localId: 17, peerId: 0, localAddr: local, localPort: 5432, peerAddr: remote, peerPort: 40000 } as const;
+    f.apply([raw({ ...inbound, verdict: 'deny' }), raw({ ...inbound, verdict: 'allow' })]);
+    expect(told).toEqual([
+      { time: '2026-11-23T07:59:58.000Z', kind: 'inbound', verdict: 'deny', mode: 'enforce', pid: 0, comm: '', from: null, to: 'spiffe://example.org/db',
+        destination: '10.0.0.2:5432', source: '10.0.0.1:40000', reason: expect.stringMatching(/^DIRECT_REFUSED: mesh.inbound strict/) },
+      expect.objectContaining({ kind: 'inbound', verdict: 'audit', reason: expect.stringMatching(/^UNAUTHENTICATED: /) }),
+    ]);
+    expect(f.connections.list()).toEqual([]);
+  });
+
   it('keeps live connections from open and close events, by cookie', () => {
     const { f, told } = feed();
     f.apply([

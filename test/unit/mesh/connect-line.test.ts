@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONNECT_MAX_BYTES, MeshError, formatConnect, formatReply, parseConnect, parseReply } from '../../../agent/mesh/index.js';
+import { CONNECT_MAX_BYTES, MeshError, formatConnect, formatGo, formatReply, parseConnect, parseGo, parseReply } from '../../../agent/mesh/index.js';
 import { LineReader } from '../../../agent/mesh/connect-line.js';
 
 describe('CONNECT line', () => {
@@ -56,5 +56,17 @@ describe('LineReader', () => {
     expect(() => r.push(Buffer.from('aa'))).toThrow(MeshError);
     const exact = new LineReader(CONNECT_MAX_BYTES, 'BAD_CONNECT');
     expect(exact.push(Buffer.concat([Buffer.alloc(CONNECT_MAX_BYTES - 1, 0x61), Buffer.from('\n')]))?.line).toHaveLength(CONNECT_MAX_BYTES - 1);
+  });
+});
+
+describe('GO <records>', () => {
+  it('formats and parses the count of records read before it', () => {
+    expect(formatGo(3).toString()).toBe('GO 3\n');
+    expect(parseGo('GO 3')).toBe(3);
+    expect(parseGo('GO 0')).toBe(0);
+  });
+
+  it.each(['GO', 'GO -1', 'GO 03', 'GO 3 ', 'go 3', `GO ${'9'.repeat(17)}`, 'CONNECT x:1'])('refuses %j as BAD_CONNECT', (bad) => {
+    expect(() => parseGo(bad)).toThrow(expect.objectContaining({ code: 'BAD_CONNECT' }));
   });
 });

@@ -99,7 +99,7 @@ describe('parseEntriesFile refuses, naming the file, line, column, where and why
     ['a selector that is not a string', `entries:\n  - spiffeId: spiffe://example.org/a\n    selectors:\n      - 1000\n`, 4,
       'entries[0].selectors[0]: expected a selector "type:key:value", got number 1000'],
     ['an unknown key (a typo)', `entries:\n${ENTRY}    x509SvidTTL: 1h\n`, 4,
-      'entries[0].x509SvidTTL: unknown key "x509SvidTTL" (known: spiffeId, selectors, x509SvidTtl, jwtSvidTtl, dnsNames, hint, federatesWith)'],
+      'entries[0].x509SvidTTL: unknown key "x509SvidTTL" (known: spiffeId, selectors, x509SvidTtl, jwtSvidTtl, dnsNames, hint, federatesWith, posture)'],
     ['two unknown keys, at the first', `entries:\n${ENTRY}    ttl: 1h\n    dns: [a]\n`, 4,
       'entries[0].ttl: unknown keys "ttl", "dns" (known: spiffeId,'],
     ['a missing spiffeId', `entries:\n${ENTRY}  - selectors: [unix:uid:1]\n`, 4, 'entries[1].spiffeId: required'],

@@ -3,6 +3,7 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AcceptDeviationRequest as _tether_admin_v1_AcceptDeviationRequest, AcceptDeviationRequest__Output as _tether_admin_v1_AcceptDeviationRequest__Output } from '../../../tether/admin/v1/AcceptDeviationRequest.js';
 import type { AgentStatus as _tether_admin_v1_AgentStatus, AgentStatus__Output as _tether_admin_v1_AgentStatus__Output } from '../../../tether/admin/v1/AgentStatus.js';
 import type { ApplyPolicyRequest as _tether_admin_v1_ApplyPolicyRequest, ApplyPolicyRequest__Output as _tether_admin_v1_ApplyPolicyRequest__Output } from '../../../tether/admin/v1/ApplyPolicyRequest.js';
 import type { CaRotation as _tether_admin_v1_CaRotation, CaRotation__Output as _tether_admin_v1_CaRotation__Output } from '../../../tether/admin/v1/CaRotation.js';
@@ -14,12 +15,22 @@ import type { EntryMatch as _tether_admin_v1_EntryMatch, EntryMatch__Output as _
 import type { EventsRequest as _tether_admin_v1_EventsRequest, EventsRequest__Output as _tether_admin_v1_EventsRequest__Output } from '../../../tether/admin/v1/EventsRequest.js';
 import type { ListProcessesRequest as _tether_admin_v1_ListProcessesRequest, ListProcessesRequest__Output as _tether_admin_v1_ListProcessesRequest__Output } from '../../../tether/admin/v1/ListProcessesRequest.js';
 import type { ListProcessesResponse as _tether_admin_v1_ListProcessesResponse, ListProcessesResponse__Output as _tether_admin_v1_ListProcessesResponse__Output } from '../../../tether/admin/v1/ListProcessesResponse.js';
+import type { ListQuarantineRequest as _tether_admin_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _tether_admin_v1_ListQuarantineRequest__Output } from '../../../tether/admin/v1/ListQuarantineRequest.js';
+import type { ListQuarantineResponse as _tether_admin_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _tether_admin_v1_ListQuarantineResponse__Output } from '../../../tether/admin/v1/ListQuarantineResponse.js';
 import type { MatchEntriesRequest as _tether_admin_v1_MatchEntriesRequest, MatchEntriesRequest__Output as _tether_admin_v1_MatchEntriesRequest__Output } from '../../../tether/admin/v1/MatchEntriesRequest.js';
 import type { PolicyApplied as _tether_admin_v1_PolicyApplied, PolicyApplied__Output as _tether_admin_v1_PolicyApplied__Output } from '../../../tether/admin/v1/PolicyApplied.js';
 import type { PolicyCheckRequest as _tether_admin_v1_PolicyCheckRequest, PolicyCheckRequest__Output as _tether_admin_v1_PolicyCheckRequest__Output } from '../../../tether/admin/v1/PolicyCheckRequest.js';
 import type { PolicyDecision as _tether_admin_v1_PolicyDecision, PolicyDecision__Output as _tether_admin_v1_PolicyDecision__Output } from '../../../tether/admin/v1/PolicyDecision.js';
 import type { PolicyEvent as _tether_admin_v1_PolicyEvent, PolicyEvent__Output as _tether_admin_v1_PolicyEvent__Output } from '../../../tether/admin/v1/PolicyEvent.js';
+import type { PostureReport as _tether_admin_v1_PostureReport, PostureReport__Output as _tether_admin_v1_PostureReport__Output } from '../../../tether/admin/v1/PostureReport.js';
+import type { PostureRequest as _tether_admin_v1_PostureRequest, PostureRequest__Output as _tether_admin_v1_PostureRequest__Output } from '../../../tether/admin/v1/PostureRequest.js';
+import type { ProfileDiffResponse as _tether_admin_v1_ProfileDiffResponse, ProfileDiffResponse__Output as _tether_admin_v1_ProfileDiffResponse__Output } from '../../../tether/admin/v1/ProfileDiffResponse.js';
+import type { ProfileRequest as _tether_admin_v1_ProfileRequest, ProfileRequest__Output as _tether_admin_v1_ProfileRequest__Output } from '../../../tether/admin/v1/ProfileRequest.js';
+import type { ProfileView as _tether_admin_v1_ProfileView, ProfileView__Output as _tether_admin_v1_ProfileView__Output } from '../../../tether/admin/v1/ProfileView.js';
+import type { QuarantinedProcess as _tether_admin_v1_QuarantinedProcess, QuarantinedProcess__Output as _tether_admin_v1_QuarantinedProcess__Output } from '../../../tether/admin/v1/QuarantinedProcess.js';
+import type { ReleaseQuarantineRequest as _tether_admin_v1_ReleaseQuarantineRequest, ReleaseQuarantineRequest__Output as _tether_admin_v1_ReleaseQuarantineRequest__Output } from '../../../tether/admin/v1/ReleaseQuarantineRequest.js';
 import type { RotateCaRequest as _tether_admin_v1_RotateCaRequest, RotateCaRequest__Output as _tether_admin_v1_RotateCaRequest__Output } from '../../../tether/admin/v1/RotateCaRequest.js';
+import type { SetProfileModeRequest as _tether_admin_v1_SetProfileModeRequest, SetProfileModeRequest__Output as _tether_admin_v1_SetProfileModeRequest__Output } from '../../../tether/admin/v1/SetProfileModeRequest.js';
 import type { StatusRequest as _tether_admin_v1_StatusRequest, StatusRequest__Output as _tether_admin_v1_StatusRequest__Output } from '../../../tether/admin/v1/StatusRequest.js';
 import type { SuggestPolicyRequest as _tether_admin_v1_SuggestPolicyRequest, SuggestPolicyRequest__Output as _tether_admin_v1_SuggestPolicyRequest__Output } from '../../../tether/admin/v1/SuggestPolicyRequest.js';
 import type { SuggestPolicyResponse as _tether_admin_v1_SuggestPolicyResponse, SuggestPolicyResponse__Output as _tether_admin_v1_SuggestPolicyResponse__Output } from '../../../tether/admin/v1/SuggestPolicyResponse.js';
@@ -27,6 +38,15 @@ import type { UnusedRulesRequest as _tether_admin_v1_UnusedRulesRequest, UnusedR
 import type { UnusedRulesResponse as _tether_admin_v1_UnusedRulesResponse, UnusedRulesResponse__Output as _tether_admin_v1_UnusedRulesResponse__Output } from '../../../tether/admin/v1/UnusedRulesResponse.js';
 
 export interface AdminClient extends grpc.Client {
+  AcceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  AcceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  AcceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  AcceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  acceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  acceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  acceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  acceptDeviation(argument: _tether_admin_v1_AcceptDeviationRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  
   ApplyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
   ApplyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
   ApplyPolicy(argument: _tether_admin_v1_ApplyPolicyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PolicyApplied__Output>): grpc.ClientUnaryCall;
@@ -77,6 +97,15 @@ export interface AdminClient extends grpc.Client {
   listProcesses(argument: _tether_admin_v1_ListProcessesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
   listProcesses(argument: _tether_admin_v1_ListProcessesRequest, callback: grpc.requestCallback<_tether_admin_v1_ListProcessesResponse__Output>): grpc.ClientUnaryCall;
   
+  ListQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _tether_admin_v1_ListQuarantineRequest, callback: grpc.requestCallback<_tether_admin_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  
   MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
   MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
   MatchEntries(argument: _tether_admin_v1_MatchEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
@@ -86,6 +115,33 @@ export interface AdminClient extends grpc.Client {
   matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
   matchEntries(argument: _tether_admin_v1_MatchEntriesRequest, callback: grpc.requestCallback<_tether_admin_v1_EntryMatch__Output>): grpc.ClientUnaryCall;
   
+  Posture(argument: _tether_admin_v1_PostureRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  Posture(argument: _tether_admin_v1_PostureRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  Posture(argument: _tether_admin_v1_PostureRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  Posture(argument: _tether_admin_v1_PostureRequest, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  posture(argument: _tether_admin_v1_PostureRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  posture(argument: _tether_admin_v1_PostureRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  posture(argument: _tether_admin_v1_PostureRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  posture(argument: _tether_admin_v1_PostureRequest, callback: grpc.requestCallback<_tether_admin_v1_PostureReport__Output>): grpc.ClientUnaryCall;
+  
+  ProfileDiff(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  ProfileDiff(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  ProfileDiff(argument: _tether_admin_v1_ProfileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  ProfileDiff(argument: _tether_admin_v1_ProfileRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  profileDiff(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  profileDiff(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  profileDiff(argument: _tether_admin_v1_ProfileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  profileDiff(argument: _tether_admin_v1_ProfileRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileDiffResponse__Output>): grpc.ClientUnaryCall;
+  
+  ReleaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _tether_admin_v1_ReleaseQuarantineRequest, callback: grpc.requestCallback<_tether_admin_v1_QuarantinedProcess__Output>): grpc.ClientUnaryCall;
+  
   RotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
   RotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
   RotateCa(argument: _tether_admin_v1_RotateCaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
@@ -94,6 +150,24 @@ export interface AdminClient extends grpc.Client {
   rotateCa(argument: _tether_admin_v1_RotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
   rotateCa(argument: _tether_admin_v1_RotateCaRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
   rotateCa(argument: _tether_admin_v1_RotateCaRequest, callback: grpc.requestCallback<_tether_admin_v1_CaRotation__Output>): grpc.ClientUnaryCall;
+  
+  SetProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  SetProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  SetProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  SetProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  setProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  setProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  setProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  setProfileMode(argument: _tether_admin_v1_SetProfileModeRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  
+  ShowProfile(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  ShowProfile(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  ShowProfile(argument: _tether_admin_v1_ProfileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  ShowProfile(argument: _tether_admin_v1_ProfileRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  showProfile(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  showProfile(argument: _tether_admin_v1_ProfileRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  showProfile(argument: _tether_admin_v1_ProfileRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
+  showProfile(argument: _tether_admin_v1_ProfileRequest, callback: grpc.requestCallback<_tether_admin_v1_ProfileView__Output>): grpc.ClientUnaryCall;
   
   Status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
   Status(argument: _tether_admin_v1_StatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_tether_admin_v1_AgentStatus__Output>): grpc.ClientUnaryCall;
@@ -125,6 +199,8 @@ export interface AdminClient extends grpc.Client {
 }
 
 export interface AdminHandlers extends grpc.UntypedServiceImplementation {
+  AcceptDeviation: grpc.handleUnaryCall<_tether_admin_v1_AcceptDeviationRequest__Output, _tether_admin_v1_ProfileView>;
+  
   ApplyPolicy: grpc.handleUnaryCall<_tether_admin_v1_ApplyPolicyRequest__Output, _tether_admin_v1_PolicyApplied>;
   
   CaStatus: grpc.handleUnaryCall<_tether_admin_v1_CaStatusRequest__Output, _tether_admin_v1_CaState>;
@@ -137,9 +213,21 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
   
   ListProcesses: grpc.handleUnaryCall<_tether_admin_v1_ListProcessesRequest__Output, _tether_admin_v1_ListProcessesResponse>;
   
+  ListQuarantine: grpc.handleUnaryCall<_tether_admin_v1_ListQuarantineRequest__Output, _tether_admin_v1_ListQuarantineResponse>;
+  
   MatchEntries: grpc.handleUnaryCall<_tether_admin_v1_MatchEntriesRequest__Output, _tether_admin_v1_EntryMatch>;
   
+  Posture: grpc.handleUnaryCall<_tether_admin_v1_PostureRequest__Output, _tether_admin_v1_PostureReport>;
+  
+  ProfileDiff: grpc.handleUnaryCall<_tether_admin_v1_ProfileRequest__Output, _tether_admin_v1_ProfileDiffResponse>;
+  
+  ReleaseQuarantine: grpc.handleUnaryCall<_tether_admin_v1_ReleaseQuarantineRequest__Output, _tether_admin_v1_QuarantinedProcess>;
+  
   RotateCa: grpc.handleUnaryCall<_tether_admin_v1_RotateCaRequest__Output, _tether_admin_v1_CaRotation>;
+  
+  SetProfileMode: grpc.handleUnaryCall<_tether_admin_v1_SetProfileModeRequest__Output, _tether_admin_v1_ProfileView>;
+  
+  ShowProfile: grpc.handleUnaryCall<_tether_admin_v1_ProfileRequest__Output, _tether_admin_v1_ProfileView>;
   
   Status: grpc.handleUnaryCall<_tether_admin_v1_StatusRequest__Output, _tether_admin_v1_AgentStatus>;
   
@@ -150,14 +238,21 @@ export interface AdminHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface AdminDefinition extends grpc.ServiceDefinition {
+  AcceptDeviation: MethodDefinition<_tether_admin_v1_AcceptDeviationRequest, _tether_admin_v1_ProfileView, _tether_admin_v1_AcceptDeviationRequest__Output, _tether_admin_v1_ProfileView__Output>
   ApplyPolicy: MethodDefinition<_tether_admin_v1_ApplyPolicyRequest, _tether_admin_v1_PolicyApplied, _tether_admin_v1_ApplyPolicyRequest__Output, _tether_admin_v1_PolicyApplied__Output>
   CaStatus: MethodDefinition<_tether_admin_v1_CaStatusRequest, _tether_admin_v1_CaState, _tether_admin_v1_CaStatusRequest__Output, _tether_admin_v1_CaState__Output>
   CheckPolicy: MethodDefinition<_tether_admin_v1_PolicyCheckRequest, _tether_admin_v1_PolicyDecision, _tether_admin_v1_PolicyCheckRequest__Output, _tether_admin_v1_PolicyDecision__Output>
   Connections: MethodDefinition<_tether_admin_v1_ConnectionsRequest, _tether_admin_v1_ConnectionsResponse, _tether_admin_v1_ConnectionsRequest__Output, _tether_admin_v1_ConnectionsResponse__Output>
   Events: MethodDefinition<_tether_admin_v1_EventsRequest, _tether_admin_v1_PolicyEvent, _tether_admin_v1_EventsRequest__Output, _tether_admin_v1_PolicyEvent__Output>
   ListProcesses: MethodDefinition<_tether_admin_v1_ListProcessesRequest, _tether_admin_v1_ListProcessesResponse, _tether_admin_v1_ListProcessesRequest__Output, _tether_admin_v1_ListProcessesResponse__Output>
+  ListQuarantine: MethodDefinition<_tether_admin_v1_ListQuarantineRequest, _tether_admin_v1_ListQuarantineResponse, _tether_admin_v1_ListQuarantineRequest__Output, _tether_admin_v1_ListQuarantineResponse__Output>
   MatchEntries: MethodDefinition<_tether_admin_v1_MatchEntriesRequest, _tether_admin_v1_EntryMatch, _tether_admin_v1_MatchEntriesRequest__Output, _tether_admin_v1_EntryMatch__Output>
+  Posture: MethodDefinition<_tether_admin_v1_PostureRequest, _tether_admin_v1_PostureReport, _tether_admin_v1_PostureRequest__Output, _tether_admin_v1_PostureReport__Output>
+  ProfileDiff: MethodDefinition<_tether_admin_v1_ProfileRequest, _tether_admin_v1_ProfileDiffResponse, _tether_admin_v1_ProfileRequest__Output, _tether_admin_v1_ProfileDiffResponse__Output>
+  ReleaseQuarantine: MethodDefinition<_tether_admin_v1_ReleaseQuarantineRequest, _tether_admin_v1_QuarantinedProcess, _tether_admin_v1_ReleaseQuarantineRequest__Output, _tether_admin_v1_QuarantinedProcess__Output>
   RotateCa: MethodDefinition<_tether_admin_v1_RotateCaRequest, _tether_admin_v1_CaRotation, _tether_admin_v1_RotateCaRequest__Output, _tether_admin_v1_CaRotation__Output>
+  SetProfileMode: MethodDefinition<_tether_admin_v1_SetProfileModeRequest, _tether_admin_v1_ProfileView, _tether_admin_v1_SetProfileModeRequest__Output, _tether_admin_v1_ProfileView__Output>
+  ShowProfile: MethodDefinition<_tether_admin_v1_ProfileRequest, _tether_admin_v1_ProfileView, _tether_admin_v1_ProfileRequest__Output, _tether_admin_v1_ProfileView__Output>
   Status: MethodDefinition<_tether_admin_v1_StatusRequest, _tether_admin_v1_AgentStatus, _tether_admin_v1_StatusRequest__Output, _tether_admin_v1_AgentStatus__Output>
   SuggestPolicy: MethodDefinition<_tether_admin_v1_SuggestPolicyRequest, _tether_admin_v1_SuggestPolicyResponse, _tether_admin_v1_SuggestPolicyRequest__Output, _tether_admin_v1_SuggestPolicyResponse__Output>
   UnusedRules: MethodDefinition<_tether_admin_v1_UnusedRulesRequest, _tether_admin_v1_UnusedRulesResponse, _tether_admin_v1_UnusedRulesRequest__Output, _tether_admin_v1_UnusedRulesResponse__Output>

@@ -4,6 +4,7 @@
 import type { KernelFeature as _tether_admin_v1_KernelFeature, KernelFeature__Output as _tether_admin_v1_KernelFeature__Output } from '../../../tether/admin/v1/KernelFeature.js';
 import type { AgentCounts as _tether_admin_v1_AgentCounts, AgentCounts__Output as _tether_admin_v1_AgentCounts__Output } from '../../../tether/admin/v1/AgentCounts.js';
 import type { PolicyStatus as _tether_admin_v1_PolicyStatus, PolicyStatus__Output as _tether_admin_v1_PolicyStatus__Output } from '../../../tether/admin/v1/PolicyStatus.js';
+import type { MeshStatus as _tether_admin_v1_MeshStatus, MeshStatus__Output as _tether_admin_v1_MeshStatus__Output } from '../../../tether/admin/v1/MeshStatus.js';
 
 export interface AgentStatus {
   'version'?: (string);
@@ -17,6 +18,7 @@ export interface AgentStatus {
   'features'?: (_tether_admin_v1_KernelFeature)[];
   'counts'?: (_tether_admin_v1_AgentCounts | null);
   'policy'?: (_tether_admin_v1_PolicyStatus | null);
+  'mesh'?: (_tether_admin_v1_MeshStatus | null);
 }
 
 export interface AgentStatus__Output {
@@ -31,4 +33,5 @@ export interface AgentStatus__Output {
   'features': (_tether_admin_v1_KernelFeature__Output)[];
   'counts': (_tether_admin_v1_AgentCounts__Output | null);
   'policy': (_tether_admin_v1_PolicyStatus__Output | null);
+  'mesh': (_tether_admin_v1_MeshStatus__Output | null);
 }

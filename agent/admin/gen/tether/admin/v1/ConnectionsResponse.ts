@@ -2,11 +2,14 @@
 // Original file: proto/admin.proto
 
 import type { Connection as _tether_admin_v1_Connection, Connection__Output as _tether_admin_v1_Connection__Output } from '../../../tether/admin/v1/Connection.js';
+import type { Tunnel as _tether_admin_v1_Tunnel, Tunnel__Output as _tether_admin_v1_Tunnel__Output } from '../../../tether/admin/v1/Tunnel.js';
 
 export interface ConnectionsResponse {
   'connections'?: (_tether_admin_v1_Connection)[];
+  'tunnels'?: (_tether_admin_v1_Tunnel)[];
 }
 
 export interface ConnectionsResponse__Output {
   'connections': (_tether_admin_v1_Connection__Output)[];
+  'tunnels': (_tether_admin_v1_Tunnel__Output)[];
 }

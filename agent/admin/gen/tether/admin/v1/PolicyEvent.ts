@@ -13,6 +13,9 @@ export interface PolicyEvent {
   'from'?: (string);
   'to'?: (string);
   'destination'?: (string);
+  'kind'?: (string);
+  'reason'?: (string);
+  'source'?: (string);
 }
 
 export interface PolicyEvent__Output {
@@ -24,4 +27,7 @@ export interface PolicyEvent__Output {
   'from': (string);
   'to': (string);
   'destination': (string);
+  'kind': (string);
+  'reason': (string);
+  'source': (string);
 }
