@@ -125,7 +125,7 @@ test-host:
 
 # One VM boot for the whole vm suite (../shared/vm/README.md): features this kernel lacks.
 test-vm:
-	$(VM_RUN) --timeout 900 -- $(NODE) node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --project vm
+	$(VM_RUN) --timeout 1800 -- $(NODE) node_modules/vitest/vitest.mjs run --config test/vitest.config.ts --project vm
 
 bench: build $(BUILD)/bench/connect-loop
 	$(NODE) $(BUILD)/bench/exec-storm.js
